@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	sb "switchboard"
+	"switchboard/httpapi"
+	"switchboard/sqlstore"
+)
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("migrate", stderr)
+	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN` (sqlite:PATH or postgres://...) [$SWITCHBOARD_DB]")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	if err := sqlstore.Migrate(ctx, *dsn); err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]string{"status": "migrated"})
+}
+
+// partnerOutput is what `partners create` prints, keys in alphabetical order.
+type partnerOutput struct {
+	Login      *string  `json:"login"`
+	Name       string   `json:"name"`
+	PartnerSID string   `json:"partner_sid"`
+	Scopes     []string `json:"scopes"`
+	Token      string   `json:"token"`
+}
+
+type tokenOutput struct {
+	PartnerSID string   `json:"partner_sid"`
+	Scopes     []string `json:"scopes"`
+	Token      string   `json:"token"`
+}
+
+func createPartner(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("partners create", stderr)
+	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN` [$SWITCHBOARD_DB]")
+	name := fs.String("name", "", "the partner's `name` (required)")
+	scopes := fs.String("scopes", string(sb.ScopeManage), "comma-separated `scopes` of the partner and of its first token")
+	login := fs.String("login", "", "`login` for HTTP Basic authentication (with --password)")
+	password := fs.String("password", "", "`password` for HTTP Basic authentication (with --login)")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	if *name == "" {
+		return errors.New("partners create: --name is required")
+	}
+	if (*login == "") != (*password == "") {
+		return errors.New("partners create: --login and --password go together")
+	}
+	sc, err := sb.ParseScopes(*scopes)
+	if err != nil {
+		return fmt.Errorf("partners create: --scopes: %w", err)
+	}
+	db, err := sqlstore.Open(ctx, *dsn, sqlstore.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p := sb.Partner{PartnerSID: sb.NewSID(), Name: *name, Login: *login, Scopes: sc}
+	token, err := newPartner(ctx, db, p, *password, "")
+	if err != nil {
+		return fmt.Errorf("partners create: %w", err)
+	}
+	out := partnerOutput{Name: p.Name, PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token}
+	if p.Login != "" {
+		out.Login = &p.Login
+	}
+	return printJSON(stdout, out)
+}
+
+// newPartner stores a partner (hashing its password) and a first token with
+// the partner's scopes; token "" means a new random one.
+func newPartner(ctx context.Context, db *sqlstore.DB, p sb.Partner, password, token string) (string, error) {
+	var hash string
+	if password != "" {
+		var err error
+		if hash, err = httpapi.HashPassword(password); err != nil {
+			return "", err
+		}
+	}
+	if err := db.CreatePartner(ctx, p, hash); err != nil {
+		return "", err
+	}
+	if token == "" {
+		token = sb.NewSID()
+	}
+	return token, db.CreateToken(ctx, httpapi.HashToken(token), p.PartnerSID, p.Scopes)
+}
+
+func createToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("tokens create", stderr)
+	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN` [$SWITCHBOARD_DB]")
+	partnerSID := fs.String("partner", "", "`partner_sid` of the partner the token acts for (required)")
+	scopes := fs.String("scopes", string(sb.ScopeManage), "comma-separated `scopes` of the token (within the partner's)")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	if *partnerSID == "" {
+		return errors.New("tokens create: --partner is required")
+	}
+	sc, err := sb.ParseScopes(*scopes)
+	if err != nil {
+		return fmt.Errorf("tokens create: --scopes: %w", err)
+	}
+	db, err := sqlstore.Open(ctx, *dsn, sqlstore.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := db.Partner(ctx, *partnerSID)
+	if err != nil {
+		return fmt.Errorf("tokens create: partner %s: %w", *partnerSID, err)
+	}
+	if !p.Scopes.Covers(sc) {
+		return fmt.Errorf("tokens create: a token cannot have scopes its partner lacks (partner has %s)", p.Scopes)
+	}
+	token := sb.NewSID()
+	if err := db.CreateToken(ctx, httpapi.HashToken(token), p.PartnerSID, sc); err != nil {
+		return err
+	}
+	return printJSON(stdout, tokenOutput{PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token})
+}
+
+func scopeStrings(s sb.Scopes) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = string(v)
+	}
+	return out
+}
+
+func printJSON(w io.Writer, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", data)
+	return err
+}

@@ -1,0 +1,362 @@
+package switchboard
+
+import (
+	"encoding/json"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Body is a request body decoded as a JSON object, numbers as json.Number so
+// that integers are checked exactly.
+type Body = map[string]any
+
+// Limits of §2 (some are decisions, noted there).
+const (
+	maxNameLen        = 255
+	maxSIPCredential  = 255
+	maxLocationSID    = 64
+	maxAddresses      = 100
+	maxTransforms     = 100
+	maxOperands       = 16
+	maxOperandLen     = 1024
+	maxActionLen      = 64
+	maxAttributes     = 100
+	maxAttrKeyLen     = 64
+	maxAttrValueLen   = 1024
+	maxGreetingLen    = 1024
+	maxContainerSID   = 255
+	maxCallbackURLLen = 2048
+	maxCapacity       = 1<<31 - 1
+)
+
+var (
+	directions = []string{"any", "inbound", "outbound"}
+	transports = []string{"udp", "tcp", "tls"}
+	actionRE   = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+	digitsRE   = regexp.MustCompile(`^[0-9]+$`)
+)
+
+// The value readers below check one JSON value and report a problem under
+// field when it does not fit; ok says whether the value may be used.
+
+func readString(p *problems, field string, v any, minLen, maxLen int) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		p.add(field, "must be a string")
+		return "", false
+	}
+	if n := utf8.RuneCountInString(s); n < minLen || n > maxLen {
+		if minLen > 0 {
+			p.add(field, "must be between "+strconv.Itoa(minLen)+" and "+strconv.Itoa(maxLen)+" characters")
+		} else {
+			p.add(field, "must be at most "+strconv.Itoa(maxLen)+" characters")
+		}
+		return "", false
+	}
+	return s, true
+}
+
+func readNullableString(p *problems, field string, v any, maxLen int) (*string, bool) {
+	if v == nil {
+		return nil, true
+	}
+	if _, ok := v.(string); !ok {
+		p.add(field, "must be a string or null")
+		return nil, false
+	}
+	s, ok := readString(p, field, v, 0, maxLen)
+	return &s, ok
+}
+
+// readInt accepts a JSON integer or a string of decimal digits (the CarrierX
+// create sample sends "port": "5060").
+func readInt(p *problems, field string, v any, lo, hi int64) (int64, bool) {
+	var text string
+	switch x := v.(type) {
+	case json.Number:
+		text = x.String()
+	case string:
+		if digitsRE.MatchString(x) {
+			text = x
+		}
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		p.add(field, "must be an integer")
+		return 0, false
+	}
+	if n < lo || n > hi {
+		p.add(field, "must be between "+strconv.FormatInt(lo, 10)+" and "+strconv.FormatInt(hi, 10))
+		return 0, false
+	}
+	return n, true
+}
+
+func readBool(p *problems, field string, v any) (bool, bool) {
+	b, ok := v.(bool)
+	if !ok {
+		p.add(field, "must be true or false")
+	}
+	return b, ok
+}
+
+func readEnum(p *problems, field string, v any, allowed []string) (string, bool) {
+	s, ok := v.(string)
+	for _, a := range allowed {
+		if ok && s == a {
+			return s, true
+		}
+	}
+	p.add(field, "must be one of: "+strings.Join(allowed, ", "))
+	return "", false
+}
+
+func readObject(p *problems, field string, v any) (map[string]any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		p.add(field, "must be an object")
+	}
+	return m, ok
+}
+
+func readArray(p *problems, field string, v any, maxLen int, noun string) ([]any, bool) {
+	a, ok := v.([]any)
+	if !ok {
+		p.add(field, "must be an array")
+		return nil, false
+	}
+	if len(a) > maxLen {
+		p.add(field, "at most "+strconv.Itoa(maxLen)+" "+noun)
+		return nil, false
+	}
+	return a, true
+}
+
+// readAddress reads one Address, filling the defaults of §2.
+func readAddress(p *problems, field string, v any) (Address, bool) {
+	m, ok := readObject(p, field, v)
+	if !ok {
+		return Address{}, false
+	}
+	a := Address{Direction: "any", DstPort: 5060, Port: 5060, Transport: "udp"}
+	good := true
+	for k, val := range m {
+		f := field + "." + k
+		var ok bool
+		switch k {
+		case "direction":
+			a.Direction, ok = readEnum(p, f, val, directions)
+		case "dst_port":
+			a.DstPort, ok = readInt(p, f, val, 1, 65535)
+		case "ip":
+			a.IP, ok = readHost(p, f, val)
+		case "location_sid":
+			a.LocationSID, ok = readNullableString(p, f, val, maxLocationSID)
+		case "port":
+			a.Port, ok = readInt(p, f, val, 1, 65535)
+		case "priority":
+			a.Priority, ok = readInt(p, f, val, 0, 65535)
+		case "sip_password":
+			a.SIPPassword, ok = readNullableString(p, f, val, maxSIPCredential)
+		case "sip_username":
+			a.SIPUsername, ok = readNullableString(p, f, val, maxSIPCredential)
+		case "srtp":
+			a.SRTP, ok = readBool(p, f, val)
+		case "transport":
+			a.Transport, ok = readEnum(p, f, val, transports)
+		default:
+			p.add(f, "unknown field")
+		}
+		good = good && ok
+	}
+	if _, ok := m["ip"]; !ok {
+		p.add(field+".ip", "field is required")
+		good = false
+	}
+	return a, good
+}
+
+func readHost(p *problems, field string, v any) (string, bool) {
+	s, ok := v.(string)
+	if ok {
+		if h, valid := CanonicalHost(s); valid {
+			return h, true
+		}
+	}
+	p.add(field, "must be an IPv4 address, an IPv6 address or a host name")
+	return "", false
+}
+
+// CanonicalHost validates an address's ip and returns its canonical form:
+// IP addresses as net/netip writes them (IPv6 compressed, lower case), host
+// names in lower case without a trailing dot.
+func CanonicalHost(s string) (string, bool) {
+	if addr, err := netip.ParseAddr(s); err == nil {
+		if addr.Zone() != "" {
+			return "", false
+		}
+		return addr.String(), true
+	}
+	h := strings.TrimSuffix(strings.ToLower(s), ".")
+	if h == "" || len(h) > 253 {
+		return "", false
+	}
+	labels := strings.Split(h, ".")
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return "", false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return "", false
+			}
+		}
+	}
+	// An all-numeric last label is a mistyped IPv4 address (999.1.1.1), never
+	// a top-level domain.
+	if digitsRE.MatchString(labels[len(labels)-1]) {
+		return "", false
+	}
+	return h, true
+}
+
+func readTransformation(p *problems, field string, v any) (Transformation, bool) {
+	m, ok := readObject(p, field, v)
+	if !ok {
+		return Transformation{}, false
+	}
+	t := Transformation{Direction: "any", Operands: []string{}}
+	good := true
+	for k, val := range m {
+		f := field + "." + k
+		var ok bool
+		switch k {
+		case "action":
+			var s string
+			if s, ok = readString(p, f, val, 1, maxActionLen); ok {
+				if ok = actionRE.MatchString(s); !ok {
+					p.add(f, "must be 1 to 64 characters of a-z, 0-9 and _")
+				}
+				t.Action = s
+			}
+		case "direction":
+			t.Direction, ok = readEnum(p, f, val, directions)
+		case "operands":
+			t.Operands, ok = readOperands(p, f, val)
+		default:
+			p.add(f, "unknown field")
+		}
+		good = good && ok
+	}
+	if _, ok := m["action"]; !ok {
+		p.add(field+".action", "field is required")
+		good = false
+	}
+	return t, good
+}
+
+func readOperands(p *problems, field string, v any) ([]string, bool) {
+	list, ok := readArray(p, field, v, maxOperands, "operands")
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(list))
+	for i, o := range list {
+		s, ok := readString(p, field+"["+strconv.Itoa(i)+"]", o, 0, maxOperandLen)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// readAttributes reads an attributes object. A key sent as null is reported
+// in removed (merge PATCH removes it; elsewhere it is simply absent).
+func readAttributes(p *problems, v any) (set map[string]string, removed []string, ok bool) {
+	m, ok := readObject(p, "attributes", v)
+	if !ok {
+		return nil, nil, false
+	}
+	set = map[string]string{}
+	good := true
+	for k, val := range m {
+		f := "attributes." + k
+		if n := utf8.RuneCountInString(k); n < 1 || n > maxAttrKeyLen {
+			p.add("attributes", "keys must be 1 to 64 characters")
+			good = false
+			continue
+		}
+		if val == nil {
+			removed = append(removed, k)
+			continue
+		}
+		s, ok := readString(p, f, val, 0, maxAttrValueLen)
+		good = good && ok
+		set[k] = s
+	}
+	return set, removed, good
+}
+
+// voicemailProperties are the properties a partner may set on a voicemail
+// endpoint, with their checks.
+var voicemailProperties = map[string]func(p *problems, field string, v any) (*string, bool){
+	"callback_method": func(p *problems, f string, v any) (*string, bool) {
+		s, ok := readEnum(p, f, v, []string{"GET", "POST"})
+		return &s, ok
+	},
+	"callback_url": func(p *problems, f string, v any) (*string, bool) {
+		s, ok := v.(string)
+		if ok && len(s) <= maxCallbackURLLen {
+			u, err := url.Parse(s)
+			if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+				return &s, true
+			}
+		}
+		p.add(f, "must be an absolute http or https URL")
+		return nil, false
+	},
+	"container_sid": func(p *problems, f string, v any) (*string, bool) {
+		return readNullableString(p, f, v, maxContainerSID)
+	},
+	"greeting": func(p *problems, f string, v any) (*string, bool) {
+		return readNullableString(p, f, v, maxGreetingLen)
+	},
+}
+
+// readProperties reads a properties object for an endpoint of type t. For
+// voicemail only the settable keys are known; for other types every value
+// must be a string or null, and the type rules then decide whether the
+// result may differ from what is stored.
+func readProperties(p *problems, t EndpointType, v any) (Properties, bool) {
+	m, ok := readObject(p, "properties", v)
+	if !ok {
+		return nil, false
+	}
+	out := Properties{}
+	good := true
+	for k, val := range m {
+		f := "properties." + k
+		var s *string
+		var ok bool
+		if t == TypeVoicemail {
+			read, known := voicemailProperties[k]
+			if !known {
+				p.add(f, "unknown field")
+				good = false
+				continue
+			}
+			s, ok = read(p, f, val)
+		} else {
+			s, ok = readNullableString(p, f, val, maxAttrValueLen)
+		}
+		good = good && ok
+		out[k] = s
+	}
+	return out, good
+}

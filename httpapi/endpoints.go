@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"net/http"
+
+	sb "switchboard"
+)
+
+func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller) error {
+	if err := c.Authorize(sb.OpCreate); err != nil {
+		return err
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	e, err := sb.NewEndpoint(c, body, sb.NewEndpointParams{PublicURL: s.baseURL(r)})
+	if err != nil {
+		return err
+	}
+	if err := sb.CreateEndpoint(r.Context(), s.Store, e); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller) error {
+	if err := c.Authorize(sb.OpRead); err != nil {
+		return err
+	}
+	v, err := parseView(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	sid, err := pathSID(r)
+	if err != nil {
+		return err
+	}
+	e, err := s.Store.Endpoint(r.Context(), c.PartnerSID, sid)
+	if err != nil {
+		return err
+	}
+	out, err := v.render(e, c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) patchEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller) error {
+	return s.updateEndpoint(w, r, c, false)
+}
+
+func (s *Server) putEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller) error {
+	return s.updateEndpoint(w, r, c, true)
+}
+
+func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller, put bool) error {
+	if err := c.Authorize(sb.OpUpdate); err != nil {
+		return err
+	}
+	mode := sb.Put
+	if !put {
+		var err error
+		if mode, err = sb.ParseUpdateMode(r.URL.Query().Get("nested_objects")); err != nil {
+			return err
+		}
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	sid, err := pathSID(r)
+	if err != nil {
+		return err
+	}
+	e, err := s.Store.UpdateEndpoint(r.Context(), c.PartnerSID, sid, func(cur *sb.Endpoint) (*sb.Endpoint, error) {
+		return cur.Update(c, body, mode)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller) error {
+	if err := c.Authorize(sb.OpDelete); err != nil {
+		return err
+	}
+	sid, err := pathSID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.DeleteEndpoint(r.Context(), c.PartnerSID, sid); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// pathSID returns the endpoint SID of the path; one that is not a UUID
+// cannot exist, so it is answered like an unknown SID (§11.9).
+func pathSID(r *http.Request) (string, error) {
+	sid := r.PathValue("sid")
+	if !sb.IsSID(sid) {
+		return "", sb.NotFound(sid)
+	}
+	return sid, nil
+}

@@ -1,0 +1,100 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	sb "switchboard"
+)
+
+// errorBody is the CarrierX error shape (§8), keys in alphabetical order.
+type errorBody struct {
+	Errors  []errorEntry `json:"errors"`
+	Message string       `json:"message"`
+}
+
+type errorEntry struct {
+	Field        *string `json:"field"`
+	Message      string  `json:"message"`
+	ReferenceSID *string `json:"reference_sid"`
+}
+
+// apiError is a failure found by the HTTP layer itself (authentication,
+// routing, media type, body size, JSON syntax).
+type apiError struct {
+	status  int
+	message string
+	detail  string
+}
+
+func (e *apiError) Error() string { return e.message + ": " + e.detail }
+
+var (
+	errNoCredentials  = &apiError{http.StatusUnauthorized, "unauthorized", "credentials are required (Authorization: Bearer or Basic)"}
+	errBadCredentials = &apiError{http.StatusUnauthorized, "bad credentials", "bad credentials"}
+	errNoRoute        = &apiError{http.StatusNotFound, "not found", "no such resource"}
+	errMediaType      = &apiError{http.StatusUnsupportedMediaType, "unsupported media type", "the body must be sent as Content-Type: application/json"}
+	errTooLarge       = &apiError{http.StatusRequestEntityTooLarge, "request entity too large", "the body is larger than 1 MiB"}
+	errNoJSONObject   = &apiError{http.StatusBadRequest, "bad request", "no JSON object could be decoded"}
+)
+
+// kindStatus maps each domain error kind to its status and CarrierX message.
+var kindStatus = map[sb.ErrorKind]struct {
+	status  int
+	message string
+}{
+	sb.KindInvalid:    {http.StatusUnprocessableEntity, "object validation error"},
+	sb.KindBadRequest: {http.StatusBadRequest, "bad request"},
+	sb.KindNotFound:   {http.StatusNotFound, "not found"},
+	sb.KindConflict:   {http.StatusConflict, "conflict error"},
+	sb.KindForbidden:  {http.StatusForbidden, "forbidden"},
+}
+
+// writeError is the one place that turns an error into a CarrierX error
+// response. Anything that is not a client's error is logged and answered
+// 500 without details.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var body errorBody
+	status := http.StatusInternalServerError
+	var domainErr *sb.Error
+	var httpErr *apiError
+	switch {
+	case errors.As(err, &domainErr):
+		ks, known := kindStatus[domainErr.Kind]
+		if !known {
+			s.internalError(w, r, err)
+			return
+		}
+		status, body.Message = ks.status, ks.message
+		for _, fe := range domainErr.Errors {
+			body.Errors = append(body.Errors, errorEntry{Field: nullable(fe.Field), Message: fe.Message, ReferenceSID: nullable(fe.ReferenceSID)})
+		}
+	case errors.As(err, &httpErr):
+		status, body.Message = httpErr.status, httpErr.message
+		body.Errors = []errorEntry{{Message: httpErr.detail}}
+	default:
+		s.internalError(w, r, err)
+		return
+	}
+	if body.Errors == nil {
+		body.Errors = []errorEntry{}
+	}
+	writeJSON(w, status, body)
+}
+
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	s.Logger.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	writeJSON(w, http.StatusInternalServerError, errorBody{
+		Errors:  []errorEntry{{Message: "internal server error"}},
+		Message: "internal server error",
+	})
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

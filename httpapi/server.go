@@ -1,0 +1,113 @@
+// Package httpapi serves the CarrierX Endpoints API over HTTP with the
+// standard library's router: routes.go is the route table, errors.go the one
+// place where errors become CarrierX error bodies.
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	sb "switchboard"
+)
+
+// Server holds what the handlers need.
+type Server struct {
+	Store sb.Store
+	// PublicURL is the scheme and host clients reach the API at (for
+	// pagination links and api_url); empty: taken from each request.
+	PublicURL string
+	Logger    *slog.Logger
+	// Ready reports whether the database answers (for /readyz); nil: always.
+	Ready func(r *http.Request) error
+
+	auth *authenticator
+}
+
+// Handler returns the complete HTTP handler.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	s.PublicURL = strings.TrimSuffix(s.PublicURL, "/")
+	s.auth = newAuthenticator(s.Store)
+	return s.recoverPanics(s.routes())
+}
+
+// baseURL is the scheme and host of absolute URLs in answers (§6).
+func (s *Server) baseURL(r *http.Request) string {
+	if s.PublicURL != "" {
+		return s.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// recoverPanics answers 500 (and logs) instead of dropping the connection
+// when a handler panics; no client input should get here.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.internalError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticated wraps an API handler with authentication.
+func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, c sb.Caller) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.auth.authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err == nil {
+			err = h(w, r, c)
+		}
+		if err != nil {
+			if err == errNoCredentials || err == errBadCredentials {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+			}
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{
+			Errors:  []errorEntry{{Message: r.Method + " is not allowed here; allowed: " + allow}},
+			Message: "method not allowed",
+		})
+	}
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, errNoRoute) }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		if err := s.Ready(r); err != nil {
+			s.Logger.Warn("not ready", "error", err.Error())
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// linkURL is an absolute URL of the collection with these query arguments.
+func (s *Server) linkURL(r *http.Request, q url.Values) string {
+	return s.baseURL(r) + collectionPath + "?" + q.Encode()
+}

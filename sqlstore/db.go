@@ -1,0 +1,222 @@
+// Package sqlstore implements switchboard.Store on SQL databases: embedded
+// SQLite (modernc.org/sqlite, no cgo) and PostgreSQL (jackc/pgx/v5). Both
+// run the same queries through database/sql; dialect.go holds what differs.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// DB is a Switchboard database.
+type DB struct {
+	dialect dialect
+	// write runs every transaction that changes data. On SQLite it holds a
+	// single connection (SQLite has one writer at a time; queueing in Go is
+	// cheaper than spinning on SQLITE_BUSY); on PostgreSQL it is the same
+	// pool as read.
+	write *sql.DB
+	read  *sql.DB
+}
+
+// Options tune Open.
+type Options struct {
+	// MaxConns bounds the PostgreSQL pool and the SQLite read pool (0: 16).
+	MaxConns int
+}
+
+// Open connects to the database a DSN names (operations.md: sqlite:PATH,
+// postgres://..., postgresql://...) and brings its schema up to date.
+func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
+	if opt.MaxConns <= 0 {
+		opt.MaxConns = 16
+	}
+	db, err := open(dsn, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func open(dsn string, opt Options) (*DB, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		path = strings.TrimPrefix(path, "//") // sqlite:///abs/path
+		if path == "" {
+			return nil, errors.New("sqlite DSN without a file path (want sqlite:PATH)")
+		}
+		// Full durability: WAL with a sync at every commit, so a write that
+		// was answered survives a crash or power loss.
+		pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+		base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
+		write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+		if err != nil {
+			return nil, err
+		}
+		write.SetMaxOpenConns(1)
+		write.SetConnMaxIdleTime(0)
+		read, err := sql.Open("sqlite", base)
+		if err != nil {
+			write.Close()
+			return nil, err
+		}
+		read.SetMaxOpenConns(opt.MaxConns)
+		read.SetMaxIdleConns(opt.MaxConns)
+		return &DB{dialect: sqliteDialect{}, write: write, read: read}, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		pool, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, err
+		}
+		pool.SetMaxOpenConns(opt.MaxConns)
+		pool.SetMaxIdleConns(opt.MaxConns)
+		pool.SetConnMaxIdleTime(5 * time.Minute)
+		return &DB{dialect: postgresDialect{}, write: pool, read: pool}, nil
+	}
+	return nil, fmt.Errorf("unsupported database address %q (want sqlite:PATH or postgres://...)", redactDSN(dsn))
+}
+
+// IsUnavailable reports whether Open failed because the database server
+// could not be reached (worth retrying), rather than for a lasting reason.
+func IsUnavailable(err error) bool {
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr)
+}
+
+// redactDSN hides a password in a DSN for messages.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
+}
+
+// Migrate brings the schema of the database dsn names up to date.
+func Migrate(ctx context.Context, dsn string) error {
+	db, err := Open(ctx, dsn, Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	dir, err := fs.Sub(migrations, "migrations/"+db.dialect.name())
+	if err != nil {
+		return err
+	}
+	var opts []goose.ProviderOption
+	if _, ok := db.dialect.(postgresDialect); ok {
+		// Several processes may start at once on one database: one migrates,
+		// the others wait on an advisory lock.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(db.dialect.gooseDialect(), db.write, dir, opts...)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrating the schema: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// maxAttempts bounds how often a transaction the database aborted for
+// concurrency (a serialization failure or deadlock) is run again.
+const maxAttempts = 5
+
+// inTx runs fn in a write transaction, committing when it returns nil. It
+// runs it again when that is safe: the database aborted the transaction as a
+// concurrency victim, or the connection was lost before COMMIT was sent (the
+// transaction then did nothing). A connection lost during COMMIT leaves the
+// outcome unknown, so that error is returned. fn must have no other effects.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err, committing := db.tryTx(ctx, fn)
+		again := db.dialect.retryable(err) || (!committing && db.dialect.connectionLost(err))
+		if err == nil || attempt == maxAttempts || !again {
+			return err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+func (db *DB) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error, committing bool) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err, false
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err, false
+	}
+	return tx.Commit(), true
+}
+
+// readRetrying runs a read again when its connection was lost (reads are
+// always safe to repeat).
+func (db *DB) readRetrying(ctx context.Context, read func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := read()
+		if err == nil || attempt == maxAttempts || !db.dialect.connectionLost(err) {
+			return err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+func backoff(ctx context.Context, attempt int) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+		return nil
+	}
+}
+
+// q rewrites a query written with ? placeholders for the dialect.
+func (db *DB) q(query string) string { return db.dialect.rebind(query) }

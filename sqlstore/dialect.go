@@ -1,0 +1,132 @@
+package sqlstore
+
+import (
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"switchboard/filter"
+)
+
+// dialect is what differs between the SQL databases.
+type dialect interface {
+	name() string
+	gooseDialect() goose.Dialect
+	filterDialect() filter.Dialect
+	rebind(query string) string
+	// uniqueViolation reports whether err is a unique-constraint failure and
+	// on which table.
+	uniqueViolation(err error) (table string, ok bool)
+	forUpdate() string
+	random() string
+	// retryable reports whether err aborted a transaction that can simply
+	// run again.
+	retryable(err error) bool
+	// connectionLost reports whether err means the connection broke (the
+	// server went away), so that the statement may not have run.
+	connectionLost(err error) bool
+}
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) name() string                  { return "sqlite" }
+func (sqliteDialect) gooseDialect() goose.Dialect   { return goose.DialectSQLite3 }
+func (sqliteDialect) filterDialect() filter.Dialect { return filter.SQLite }
+func (sqliteDialect) rebind(q string) string        { return q }
+func (sqliteDialect) forUpdate() string             { return "" } // the write transaction is already exclusive
+func (sqliteDialect) random() string                { return "random()" }
+
+func (sqliteDialect) retryable(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
+}
+
+func (sqliteDialect) connectionLost(error) bool { return false } // an embedded database has no connection to lose
+
+func (sqliteDialect) uniqueViolation(err error) (string, bool) {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return "", false
+	}
+	if c := e.Code(); c != sqlite3.SQLITE_CONSTRAINT_UNIQUE && c != sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY {
+		return "", false
+	}
+	// "UNIQUE constraint failed: ip_claims.ip, ip_claims.port"
+	msg := e.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	table, _, _ := strings.Cut(msg, ".")
+	return table, true
+}
+
+type postgresDialect struct{}
+
+func (postgresDialect) name() string                  { return "postgres" }
+func (postgresDialect) gooseDialect() goose.Dialect   { return goose.DialectPostgres }
+func (postgresDialect) filterDialect() filter.Dialect { return filter.Postgres }
+func (postgresDialect) forUpdate() string             { return " FOR UPDATE" }
+func (postgresDialect) random() string                { return "random()" }
+
+// retryable: serialization failure and deadlock (the database rolled the
+// transaction back; running it again is safe).
+func (postgresDialect) retryable(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
+}
+
+func (postgresDialect) connectionLost(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 08: connection exception; 57P01-03: the server is shutting down
+		// or restarting.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	var netErr net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &netErr)
+}
+
+func (postgresDialect) uniqueViolation(err error) (string, bool) {
+	var e *pgconn.PgError
+	if errors.As(err, &e) && e.Code == "23505" {
+		return e.TableName, true
+	}
+	return "", false
+}
+
+// rebind turns ? placeholders into $1, $2, ... outside quoted text.
+func (postgresDialect) rebind(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	var quote byte
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,296 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	sb "switchboard"
+)
+
+const endpointColumns = `e.id, e.endpoint_sid, e.partner_sid, e.type, e.name, e.capacity, e.cps_limit, e.auth_required,
+	e.out_sip_username, e.out_sip_password, e.voip_token, e.addresses, e.attributes, e.properties, e.transformations`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanEndpoint(r rowScanner) (*sb.Endpoint, error) {
+	var e sb.Endpoint
+	var cps sql.NullInt64
+	var outUser, outPass, voip sql.NullString
+	var addresses, attributes, properties, transformations []byte
+	if err := r.Scan(&e.ID, &e.EndpointSID, &e.PartnerSID, &e.Type, &e.Name, &e.Capacity, &cps, &e.AuthRequired,
+		&outUser, &outPass, &voip, &addresses, &attributes, &properties, &transformations); err != nil {
+		return nil, err
+	}
+	if cps.Valid {
+		e.CPSLimit = &cps.Int64
+	}
+	e.OutSIPUsername = fromNull(outUser)
+	e.OutSIPPassword = fromNull(outPass)
+	e.VoIPToken = fromNull(voip)
+	for _, doc := range []struct {
+		raw  []byte
+		into any
+	}{{addresses, &e.Addresses}, {attributes, &e.Attributes}, {properties, &e.Properties}, {transformations, &e.Transformations}} {
+		if err := json.Unmarshal(doc.raw, doc.into); err != nil {
+			return nil, err
+		}
+	}
+	return &e, nil
+}
+
+func fromNull(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	return &s.String
+}
+
+func toNull(s *string) sql.NullString {
+	if s == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: *s, Valid: true}
+}
+
+func toNullInt(n *int64) sql.NullInt64 {
+	if n == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: *n, Valid: true}
+}
+
+// documents encodes the nested objects as stored.
+func documents(e *sb.Endpoint) (addresses, attributes, properties, transformations string, err error) {
+	var out [4][]byte
+	for i, v := range []any{e.Addresses, e.Attributes, e.Properties, e.Transformations} {
+		if out[i], err = json.Marshal(v); err != nil {
+			return
+		}
+	}
+	return string(out[0]), string(out[1]), string(out[2]), string(out[3]), nil
+}
+
+func (db *DB) CreateEndpoint(ctx context.Context, e *sb.Endpoint) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error { return db.insertEndpoint(ctx, tx, e) })
+}
+
+func (db *DB) insertEndpoint(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
+	addresses, attributes, properties, transformations, err := documents(e)
+	if err != nil {
+		return err
+	}
+	err = tx.QueryRowContext(ctx, db.q(`INSERT INTO endpoints (endpoint_sid, partner_sid, type, name, capacity, cps_limit, auth_required,
+		out_sip_username, out_sip_password, voip_token, login, addresses, attributes, properties, transformations)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		e.EndpointSID, e.PartnerSID, e.Type, e.Name, e.Capacity, toNullInt(e.CPSLimit), e.AuthRequired,
+		toNull(e.OutSIPUsername), toNull(e.OutSIPPassword), toNull(e.VoIPToken), nullString(e.Properties.Login()),
+		addresses, attributes, properties, transformations).Scan(&e.ID)
+	if table, unique := db.dialect.uniqueViolation(err); unique && table == "endpoints" {
+		return sb.ErrLoginTaken
+	}
+	if err != nil {
+		return err
+	}
+	return db.writeSearchRows(ctx, tx, e)
+}
+
+// writeSearchRows writes the rows that repeat an endpoint's nested data for
+// filters, and its claims under the duplicate-IP rule; the unique key of
+// ip_claims makes the database refuse a second claim on one (ip, port).
+func (db *DB) writeSearchRows(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
+	for i, a := range e.Addresses {
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO endpoint_addresses (endpoint_id, position, direction, dst_port, ip, location_sid, port, priority, sip_username, srtp, transport)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			e.ID, i, a.Direction, a.DstPort, a.IP, toNull(a.LocationSID), a.Port, a.Priority, toNull(a.SIPUsername), a.SRTP, a.Transport); err != nil {
+			return err
+		}
+	}
+	for k, v := range e.Attributes {
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO endpoint_attributes (endpoint_id, key, value) VALUES (?, ?, ?)`), e.ID, k, v); err != nil {
+			return err
+		}
+	}
+	for _, c := range e.SIPClaims() {
+		if e.Type == sb.TypeSystemGateway {
+			// The gateways share their claims; a partner endpoint already
+			// holding the address keeps it (logged at start, not fatal).
+			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO ip_claims (ip, port, endpoint_id) VALUES (?, ?, NULL) ON CONFLICT (ip, port) DO NOTHING`), c.IP, c.Port); err != nil {
+				return err
+			}
+			continue
+		}
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO ip_claims (ip, port, endpoint_id) VALUES (?, ?, ?)`), c.IP, c.Port, e.ID)
+		if table, unique := db.dialect.uniqueViolation(err); unique && table == "ip_claims" {
+			return sb.ErrDuplicateIP
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) deleteSearchRows(ctx context.Context, tx *sql.Tx, id int64) error {
+	for _, table := range []string{"endpoint_addresses", "endpoint_attributes", "ip_claims"} {
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM `+table+` WHERE endpoint_id = ?`), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) Endpoint(ctx context.Context, partnerSID, endpointSID string) (*sb.Endpoint, error) {
+	var e *sb.Endpoint
+	err := db.readRetrying(ctx, func() (err error) {
+		e, err = scanEndpoint(db.read.QueryRowContext(ctx, db.q(`SELECT `+endpointColumns+` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`),
+			partnerSID, endpointSID))
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, sb.NotFound(endpointSID)
+	}
+	return e, err
+}
+
+func (db *DB) lockedEndpoint(ctx context.Context, tx *sql.Tx, partnerSID, endpointSID string) (*sb.Endpoint, error) {
+	e, err := scanEndpoint(tx.QueryRowContext(ctx, db.q(`SELECT `+endpointColumns+` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`+db.dialect.forUpdate()),
+		partnerSID, endpointSID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, sb.NotFound(endpointSID)
+	}
+	return e, err
+}
+
+func (db *DB) UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string, change func(cur *sb.Endpoint) (*sb.Endpoint, error)) (*sb.Endpoint, error) {
+	var next *sb.Endpoint
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := db.lockedEndpoint(ctx, tx, partnerSID, endpointSID)
+		if err != nil {
+			return err
+		}
+		if next, err = change(cur); err != nil {
+			return err
+		}
+		next.ID = cur.ID
+		addresses, attributes, properties, transformations, err := documents(next)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE endpoints SET name = ?, capacity = ?, auth_required = ?, out_sip_username = ?, out_sip_password = ?,
+			addresses = ?, attributes = ?, properties = ?, transformations = ? WHERE id = ?`),
+			next.Name, next.Capacity, next.AuthRequired, toNull(next.OutSIPUsername), toNull(next.OutSIPPassword),
+			addresses, attributes, properties, transformations, cur.ID); err != nil {
+			return err
+		}
+		if err := db.deleteSearchRows(ctx, tx, cur.ID); err != nil {
+			return err
+		}
+		return db.writeSearchRows(ctx, tx, next)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+func (db *DB) DeleteEndpoint(ctx context.Context, partnerSID, endpointSID string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := db.lockedEndpoint(ctx, tx, partnerSID, endpointSID)
+		if err != nil {
+			return err
+		}
+		if cur.Type == sb.TypeSystemGateway {
+			return sb.Forbidden("system_gateway endpoints cannot be changed or deleted")
+		}
+		if err := db.deleteSearchRows(ctx, tx, cur.ID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM endpoints WHERE id = ?`), cur.ID)
+		return err
+	})
+}
+
+// systemGateways reads the configured gateway addresses.
+func (db *DB) systemGateways(ctx context.Context, tx *sql.Tx) ([]sb.IPPort, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT ip, port FROM system_gateways ORDER BY ip, port`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []sb.IPPort
+	for rows.Next() {
+		var a sb.IPPort
+		if err := rows.Scan(&a.IP, &a.Port); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// SetSystemGateways records the gateway addresses and makes every partner's
+// system_gateway endpoint hold exactly them: existing ones keep their SID,
+// missing ones are created.
+func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, stmt := range []string{`DELETE FROM system_gateways`, `DELETE FROM ip_claims WHERE endpoint_id IS NULL`} {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		for _, a := range addrs {
+			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO system_gateways (ip, port) VALUES (?, ?) ON CONFLICT DO NOTHING`), a.IP, a.Port); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT p.partner_sid, e.id, e.endpoint_sid FROM partners p
+			LEFT JOIN endpoints e ON e.partner_sid = p.partner_sid AND e.type = 'system_gateway' ORDER BY p.partner_sid`)
+		if err != nil {
+			return err
+		}
+		var gateways []*sb.Endpoint
+		for rows.Next() {
+			var partner string
+			var id sql.NullInt64
+			var sid sql.NullString
+			if err := rows.Scan(&partner, &id, &sid); err != nil {
+				rows.Close()
+				return err
+			}
+			g := sb.NewSystemGateway(partner, addrs)
+			g.ID, g.EndpointSID = id.Int64, sid.String
+			if !sid.Valid {
+				g.EndpointSID = sb.NewSID()
+			}
+			gateways = append(gateways, g)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, g := range gateways {
+			if g.ID == 0 {
+				if err := db.insertEndpoint(ctx, tx, g); err != nil {
+					return err
+				}
+				continue
+			}
+			addresses, _, _, _, err := documents(g)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE endpoints SET addresses = ? WHERE id = ?`), addresses, g.ID); err != nil {
+				return err
+			}
+			if err := db.deleteSearchRows(ctx, tx, g.ID); err != nil {
+				return err
+			}
+			if err := db.writeSearchRows(ctx, tx, g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,182 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strings"
+
+	sb "switchboard"
+)
+
+// orderExpressions maps each orderable field to the SQL it orders by.
+// Nullable fields order as their lowest value so that every key is a total,
+// NULL-free order that keyset cursors can compare (nulls come first in
+// ascending order).
+var orderExpressions = map[string]string{
+	"auth_required":    "e.auth_required",
+	"capacity":         "e.capacity",
+	"cps_limit":        "COALESCE(e.cps_limit, -1)",
+	"endpoint_sid":     "e.endpoint_sid",
+	"name":             "e.name",
+	"out_sip_username": "COALESCE(e.out_sip_username, '')",
+	"partner_sid":      "e.partner_sid",
+	"type":             "e.type",
+	"voip_token":       "COALESCE(e.voip_token, '')",
+}
+
+// sortKey is one ORDER BY term; the last one of every order is e.id, the
+// creation order, which makes the order total (§11.4).
+type sortKey struct {
+	expr string
+	desc bool
+}
+
+func sortKeys(order []sb.OrderKey) []sortKey {
+	keys := make([]sortKey, 0, len(order)+1)
+	for _, k := range order {
+		keys = append(keys, sortKey{orderExpressions[k.Field], k.Desc})
+	}
+	return append(keys, sortKey{"e.id", false})
+}
+
+func (db *DB) ListEndpoints(ctx context.Context, partnerSID string, q sb.ListQuery) (*sb.EndpointPage, error) {
+	var page *sb.EndpointPage
+	err := db.readRetrying(ctx, func() (err error) {
+		page, err = db.listEndpoints(ctx, partnerSID, q)
+		return err
+	})
+	return page, err
+}
+
+func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQuery) (*sb.EndpointPage, error) {
+	for _, k := range q.Order {
+		if _, ok := orderExpressions[k.Field]; !ok {
+			return nil, sb.BadRequest("order", "cannot order by "+k.Field)
+		}
+	}
+	where := []string{"e.partner_sid = ?"}
+	args := []any{partnerSID}
+	if q.Filter != nil {
+		cond, fargs := q.Filter.SQL(db.dialect.filterDialect())
+		where = append(where, "("+cond+")")
+		args = append(args, fargs...)
+	}
+	// One read transaction, so that the total and the page agree.
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	page := &sb.EndpointPage{Items: []*sb.Endpoint{}}
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM endpoints e WHERE `+strings.Join(where, " AND ")), args...).Scan(&page.Total); err != nil {
+		return nil, err
+	}
+
+	keys := sortKeys(q.Order)
+	cursor, backwards := q.After, false
+	if q.Before != "" {
+		cursor, backwards = q.Before, true
+	}
+	limit, offset := q.Limit, q.Offset
+	if cursor != "" {
+		cond, cargs, err := db.keysetCondition(ctx, tx, partnerSID, cursor, keys, backwards)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, cond)
+		args = append(args, cargs...)
+		limit, offset = q.Limit+1, 0 // one more tells whether more lie beyond
+	}
+	var orderBy []string
+	if q.Shuffle {
+		orderBy = []string{db.dialect.random()}
+	} else {
+		for _, k := range keys {
+			orderBy = append(orderBy, k.expr+direction(k.desc != backwards))
+		}
+	}
+	query := `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY ` + strings.Join(orderBy, ", ") + ` LIMIT ? OFFSET ?`
+	rows, err := tx.QueryContext(ctx, db.q(query), append(args, limit, offset)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEndpoint(rows)
+		if err != nil {
+			return nil, err
+		}
+		page.Items = append(page.Items, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if cursor != "" {
+		if page.HasMore = len(page.Items) > q.Limit; page.HasMore {
+			page.Items = page.Items[:q.Limit]
+		}
+		if backwards {
+			slices.Reverse(page.Items)
+		}
+	} else {
+		page.HasMore = q.Offset+len(page.Items) < page.Total
+	}
+	return page, nil
+}
+
+func direction(desc bool) string {
+	if desc {
+		return " DESC"
+	}
+	return " ASC"
+}
+
+// keysetCondition is the SQL condition for "after (or before) the cursor
+// endpoint in this order": a lexicographic comparison of the sort keys with
+// the cursor's values, so any depth costs an index seek, not an OFFSET scan.
+func (db *DB) keysetCondition(ctx context.Context, tx *sql.Tx, partnerSID, cursor string, keys []sortKey, backwards bool) (string, []any, error) {
+	exprs := make([]string, len(keys))
+	for i, k := range keys {
+		exprs[i] = k.expr
+	}
+	values := make([]any, len(keys))
+	ptrs := make([]any, len(keys))
+	for i := range values {
+		ptrs[i] = &values[i]
+	}
+	err := tx.QueryRowContext(ctx, db.q(`SELECT `+strings.Join(exprs, ", ")+` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`),
+		partnerSID, cursor).Scan(ptrs...)
+	if errors.Is(err, sql.ErrNoRows) {
+		field := "after"
+		if backwards {
+			field = "before"
+		}
+		return "", nil, sb.BadRequest(field, field+" names no endpoint of this list")
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	// (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ..., with < for descending keys
+	// (and everything mirrored when walking backwards).
+	var terms []string
+	var args []any
+	for i, k := range keys {
+		var parts []string
+		for j := 0; j < i; j++ {
+			parts = append(parts, keys[j].expr+" = ?")
+			args = append(args, values[j])
+		}
+		op := " > ?"
+		if k.desc != backwards {
+			op = " < ?"
+		}
+		parts = append(parts, k.expr+op)
+		args = append(args, values[i])
+		terms = append(terms, "("+strings.Join(parts, " AND ")+")")
+	}
+	return "(" + strings.Join(terms, " OR ") + ")", args, nil
+}

@@ -1,0 +1,97 @@
+-- +goose Up
+-- Partners own endpoints; scopes is a comma-separated list.
+CREATE TABLE partners (
+    partner_sid   TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    login         TEXT UNIQUE,
+    password_hash TEXT,
+    scopes        TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+);
+
+-- API tokens are stored only as SHA-256 hashes (hex).
+CREATE TABLE tokens (
+    token_hash  TEXT PRIMARY KEY,
+    partner_sid TEXT NOT NULL REFERENCES partners (partner_sid),
+    scopes      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+);
+CREATE INDEX tokens_partner ON tokens (partner_sid);
+
+-- One row per endpoint. id is the creation order. The nested objects are
+-- stored as JSON documents (the source of truth); endpoint_addresses and
+-- endpoint_attributes repeat their searchable parts for indexed filters.
+CREATE TABLE endpoints (
+    id               INTEGER PRIMARY KEY,
+    endpoint_sid     TEXT NOT NULL UNIQUE,
+    partner_sid      TEXT NOT NULL REFERENCES partners (partner_sid),
+    type             TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    capacity         INTEGER NOT NULL,
+    cps_limit        INTEGER,
+    auth_required    INTEGER NOT NULL,
+    out_sip_username TEXT,
+    out_sip_password TEXT,
+    voip_token       TEXT,
+    login            TEXT UNIQUE,
+    addresses        TEXT NOT NULL,
+    attributes       TEXT NOT NULL,
+    properties       TEXT NOT NULL,
+    transformations  TEXT NOT NULL
+);
+CREATE INDEX endpoints_partner_id ON endpoints (partner_sid, id);
+CREATE INDEX endpoints_partner_name ON endpoints (partner_sid, name, id);
+CREATE INDEX endpoints_partner_type ON endpoints (partner_sid, type, id);
+
+CREATE TABLE endpoint_addresses (
+    endpoint_id  INTEGER NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+    position     INTEGER NOT NULL,
+    direction    TEXT NOT NULL,
+    dst_port     INTEGER NOT NULL,
+    ip           TEXT NOT NULL,
+    location_sid TEXT,
+    port         INTEGER NOT NULL,
+    priority     INTEGER NOT NULL,
+    sip_username TEXT,
+    srtp         INTEGER NOT NULL,
+    transport    TEXT NOT NULL,
+    PRIMARY KEY (endpoint_id, position)
+);
+CREATE INDEX endpoint_addresses_ip ON endpoint_addresses (ip, endpoint_id);
+
+CREATE TABLE endpoint_attributes (
+    endpoint_id INTEGER NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    PRIMARY KEY (endpoint_id, key)
+);
+CREATE INDEX endpoint_attributes_key_value ON endpoint_attributes (key, value, endpoint_id);
+
+-- The duplicate-IP rule (auth_required=false) lives here: one row per
+-- (ip, port) an endpoint that skips SIP authentication holds. endpoint_id is
+-- NULL for the claims of the system gateways, which share theirs.
+CREATE TABLE ip_claims (
+    ip          TEXT NOT NULL,
+    port        INTEGER NOT NULL,
+    endpoint_id INTEGER REFERENCES endpoints (id) ON DELETE CASCADE,
+    PRIMARY KEY (ip, port)
+);
+CREATE INDEX ip_claims_endpoint ON ip_claims (endpoint_id);
+
+-- The system gateway addresses the operator configured (serve --system-gateway),
+-- so that partners created by the CLI get their gateway endpoint too.
+CREATE TABLE system_gateways (
+    ip   TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    PRIMARY KEY (ip, port)
+);
+
+-- +goose Down
+DROP TABLE system_gateways;
+DROP TABLE ip_claims;
+DROP TABLE endpoint_attributes;
+DROP TABLE endpoint_addresses;
+DROP TABLE endpoints;
+DROP TABLE tokens;
+DROP TABLE partners;
