@@ -95,8 +95,8 @@ func (c *compiler) scalar(expr string, cd Cond) string {
 	f := cd.Field
 	v := cd.Values
 	orNull := func(s string) string {
-		if f.Nullable { // ne and notin also match null (§11.6)
-			return "(" + s + " OR " + expr + " IS NULL)"
+		if f.Nullable { // ne and notin also match null (§11.6); expr is written once
+			return "COALESCE(" + s + ", TRUE)"
 		}
 		return s
 	}
