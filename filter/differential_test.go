@@ -3,12 +3,10 @@ package filter_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +15,7 @@ import (
 	sb "switchboard"
 	"switchboard/filter"
 	"switchboard/sqlstore"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"switchboard/sqlstore/sqlstoretest"
 )
 
 // The differential test stores a random data set through the real store and
@@ -34,42 +31,9 @@ func TestSQLMatchesReference(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		filters = 300
 	}
-	t.Run("sqlite", func(t *testing.T) {
-		db, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "diff.db"), sqlstore.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		differential(t, db, seed, filters)
+	sqlstoretest.Backends(t, func(t *testing.T, dsn string) {
+		differential(t, sqlstoretest.Open(t, dsn), seed, filters)
 	})
-	if dsn := os.Getenv("SWITCHBOARD_TEST_POSTGRES"); dsn != "" {
-		t.Run("postgres", func(t *testing.T) { differential(t, openPostgres(t, dsn), seed, filters) })
-	}
-}
-
-func openPostgres(t *testing.T, dsn string) *sqlstore.DB {
-	schema := "filter_" + strings.ReplaceAll(sb.NewSID(), "-", "")
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	db, err := sqlstore.Open(context.Background(), dsn+sep+"search_path="+schema, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Close()
-		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	return db
 }
 
 // pools of values the data set and the filters draw from, so that filters

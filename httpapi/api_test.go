@@ -9,13 +9,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	sb "switchboard"
-	"switchboard/sqlstore"
+	"switchboard/sqlstore/sqlstoretest"
 )
 
 // countingStore is the real store, counting Basic-credential look-ups.
@@ -40,15 +39,15 @@ type fixture struct {
 	basic  string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureOn(t, sqlstoretest.SQLiteDSN(t), "") }
+
+// newFixtureOn serves the API on the database dsn names; publicURL "" takes
+// links from each request.
+func newFixtureOn(t *testing.T, dsn, publicURL string) *fixture {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "api.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqlstoretest.Open(t, dsn)
 	f := &fixture{t: t, store: &countingStore{Store: db}, logs: &bytes.Buffer{}}
-	api := &Server{Store: f.store, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}
+	api := &Server{Store: f.store, PublicURL: publicURL, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}
 	f.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(f.srv.Close)
 

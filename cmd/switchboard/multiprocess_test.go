@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -10,15 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
-	sb "switchboard"
+	"switchboard/sqlstore/sqlstoretest"
 )
 
 // buildBinary builds the real program once per test binary run.
@@ -34,33 +30,6 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	}
 	return bin, nil
 })
-
-// postgresSchemaDSN returns a DSN for a new schema of its own on the test
-// PostgreSQL (dropped at the end), or skips the test when there is none.
-func postgresSchemaDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("SWITCHBOARD_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("SWITCHBOARD_TEST_POSTGRES is not set")
-	}
-	schema := "mp_" + strings.ReplaceAll(sb.NewSID(), "-", "")
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
-}
 
 type process struct {
 	base   string
@@ -105,7 +74,7 @@ func startProcess(t *testing.T, bin, dsn string, env ...string) *process {
 
 // Several Switchboard processes over one PostgreSQL behave as one server.
 func TestProcessesShareOnePostgres(t *testing.T) {
-	dsn := postgresSchemaDSN(t)
+	dsn := sqlstoretest.PostgresDSN(t)
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
