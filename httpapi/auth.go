@@ -52,27 +52,37 @@ func newAuthenticator(store sb.Store) *authenticator {
 	return &authenticator{store: store, cache: map[string]cachedCaller{}}
 }
 
-func (a *authenticator) authenticate(ctx context.Context, header string) (sb.Caller, error) {
+// authenticate returns the caller and a digest that names the credential
+// (for caches and rate limits; it reveals nothing of the secret).
+func (a *authenticator) authenticate(ctx context.Context, header string) (sb.Caller, string, error) {
 	if header == "" {
-		return sb.Caller{}, errNoCredentials
+		return sb.Caller{}, "", errNoCredentials
 	}
 	scheme, credential, _ := strings.Cut(header, " ")
 	credential = strings.TrimSpace(credential)
 	switch {
 	case strings.EqualFold(scheme, "Bearer") && credential != "":
-		return a.bearer(ctx, credential)
+		key := "t:" + HashToken(credential)
+		c, err := a.bearer(ctx, key)
+		return c, key, err
 	case strings.EqualFold(scheme, "Basic") && credential != "":
-		return a.basic(ctx, credential)
+		raw, err := base64.StdEncoding.DecodeString(credential)
+		if err != nil {
+			return sb.Caller{}, "", errBadCredentials
+		}
+		sum := sha256.Sum256(raw)
+		key := "b:" + hex.EncodeToString(sum[:])
+		c, err := a.basic(ctx, key, string(raw))
+		return c, key, err
 	}
-	return sb.Caller{}, errBadCredentials
+	return sb.Caller{}, "", errBadCredentials
 }
 
-func (a *authenticator) bearer(ctx context.Context, token string) (sb.Caller, error) {
-	key := "t:" + HashToken(token)
+func (a *authenticator) bearer(ctx context.Context, key string) (sb.Caller, error) {
 	if c, ok := a.cached(key); ok {
 		return c, nil
 	}
-	c, err := a.store.TokenCaller(ctx, key[2:])
+	c, err := a.store.TokenCaller(ctx, strings.TrimPrefix(key, "t:"))
 	if errors.Is(err, sb.ErrNoCredential) {
 		return c, errBadCredentials
 	}
@@ -83,17 +93,11 @@ func (a *authenticator) bearer(ctx context.Context, token string) (sb.Caller, er
 	return c, nil
 }
 
-func (a *authenticator) basic(ctx context.Context, credential string) (sb.Caller, error) {
-	raw, err := base64.StdEncoding.DecodeString(credential)
-	if err != nil {
-		return sb.Caller{}, errBadCredentials
-	}
-	login, password, ok := strings.Cut(string(raw), ":")
+func (a *authenticator) basic(ctx context.Context, key, loginPassword string) (sb.Caller, error) {
+	login, password, ok := strings.Cut(loginPassword, ":")
 	if !ok || login == "" {
 		return sb.Caller{}, errBadCredentials
 	}
-	sum := sha256.Sum256(raw)
-	key := "b:" + hex.EncodeToString(sum[:])
 	if c, ok := a.cached(key); ok {
 		return c, nil
 	}

@@ -104,7 +104,7 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, c sb.Cal
 // pathSID returns the endpoint SID of the path; one that is not a UUID
 // cannot exist, so it is answered like an unknown SID (§11.9).
 func pathSID(r *http.Request) (string, error) {
-	sid := r.PathValue("sid")
+	sid := r.PathValue("endpoint_sid")
 	if !sb.IsSID(sid) {
 		return "", sb.NotFound(sid)
 	}

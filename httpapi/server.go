@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	sb "switchboard"
 )
 
@@ -22,8 +24,19 @@ type Server struct {
 	Logger    *slog.Logger
 	// Ready reports whether the database answers (for /readyz); nil: always.
 	Ready func(r *http.Request) error
+	// AccessLog writes one log line per request.
+	AccessLog bool
+	// Registry receives the HTTP metrics and is served at /metrics; nil: a
+	// new one.
+	Registry *prometheus.Registry
+	// RateLimit is the requests per second each credential may make, with
+	// bursts of RateBurst (0: no limit; burst 0: the rate rounded up).
+	RateLimit float64
+	RateBurst int
 
-	auth *authenticator
+	auth     *authenticator
+	metrics  *httpMetrics
+	limiters *limiters
 }
 
 // Handler returns the complete HTTP handler.
@@ -31,9 +44,14 @@ func (s *Server) Handler() http.Handler {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+	}
 	s.PublicURL = strings.TrimSuffix(s.PublicURL, "/")
 	s.auth = newAuthenticator(s.Store)
-	return s.recoverPanics(s.routes())
+	s.metrics = newHTTPMetrics(s.Registry)
+	s.limiters = newLimiters(s.RateLimit, s.RateBurst)
+	return s.observe(s.recoverPanics(s.routes()))
 }
 
 // baseURL is the scheme and host of absolute URLs in answers (§6).
@@ -64,12 +82,19 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// authenticated wraps an API handler with authentication.
+// authenticated wraps an API handler with authentication and the
+// credential's rate limit.
 func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, c sb.Caller) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.auth.authenticate(r.Context(), r.Header.Get("Authorization"))
+		c, key, err := s.auth.authenticate(r.Context(), r.Header.Get("Authorization"))
 		if err == nil {
-			err = h(w, r, c)
+			infoOf(r.Context()).partnerSID = c.PartnerSID
+			if ok, wait := s.limiters.allow(key); !ok {
+				w.Header().Set("Retry-After", retryAfter(wait))
+				err = errTooManyRequests
+			} else {
+				err = h(w, r, c)
+			}
 		}
 		if err != nil {
 			if err == errNoCredentials || err == errBadCredentials {

@@ -220,3 +220,11 @@ func backoff(ctx context.Context, attempt int) error {
 
 // q rewrites a query written with ? placeholders for the dialect.
 func (db *DB) q(query string) string { return db.dialect.rebind(query) }
+
+// Pools returns the connection pools by role, for pool metrics.
+func (db *DB) Pools() map[string]*sql.DB {
+	if db.read == db.write {
+		return map[string]*sql.DB{"pool": db.write}
+	}
+	return map[string]*sql.DB{"write": db.write, "read": db.read}
+}

@@ -294,3 +294,26 @@ func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
 		return nil
 	})
 }
+
+// CountEndpointsByType counts the endpoints of every partner by type (for
+// metrics).
+func (db *DB) CountEndpointsByType(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := db.readRetrying(ctx, func() error {
+		rows, err := db.read.QueryContext(ctx, `SELECT type, count(*) FROM endpoints GROUP BY type`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t string
+			var n int64
+			if err := rows.Scan(&t, &n); err != nil {
+				return err
+			}
+			out[t] = n
+		}
+		return rows.Err()
+	})
+	return out, err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	sb "switchboard"
@@ -71,11 +72,102 @@ func (db *DB) scanPartner(row *sql.Row, hash *sql.NullString) (sb.Partner, error
 }
 
 func (db *DB) CreateToken(ctx context.Context, tokenHash, partnerSID string, scopes sb.Scopes) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO tokens (token_hash, partner_sid, scopes, created_at) VALUES (?, ?, ?, ?)`),
-			tokenHash, partnerSID, scopes.String(), now())
+	_, err := db.CreateTokenWithID(ctx, tokenHash, partnerSID, scopes)
+	return err
+}
+
+// CreateTokenWithID stores a token and returns its public id.
+func (db *DB) CreateTokenWithID(ctx context.Context, tokenHash, partnerSID string, scopes sb.Scopes) (string, error) {
+	id := sb.NewSID()
+	return id, db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO tokens (token_id, token_hash, partner_sid, scopes, created_at) VALUES (?, ?, ?, ?, ?)`),
+			id, tokenHash, partnerSID, scopes.String(), now())
 		return err
 	})
+}
+
+// TokenInfo describes a token without its value.
+type TokenInfo struct {
+	TokenID    string     `json:"token_id"`
+	PartnerSID string     `json:"partner_sid"`
+	Scopes     sb.Scopes  `json:"scopes"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+// ListTokens lists the tokens of one partner, or of all when partnerSID is "".
+func (db *DB) ListTokens(ctx context.Context, partnerSID string) ([]TokenInfo, error) {
+	out := []TokenInfo{}
+	err := db.readRetrying(ctx, func() error {
+		out = out[:0]
+		rows, err := db.read.QueryContext(ctx, db.q(`SELECT token_id, partner_sid, scopes, created_at, revoked_at FROM tokens
+			WHERE ? = '' OR partner_sid = ? ORDER BY created_at, token_id`), partnerSID, partnerSID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t TokenInfo
+			var scopes string
+			var created, revoked timestamp
+			if err := rows.Scan(&t.TokenID, &t.PartnerSID, &scopes, &created, &revoked); err != nil {
+				return err
+			}
+			if t.Scopes, err = sb.ParseScopes(scopes); err != nil {
+				return err
+			}
+			t.CreatedAt = created.t
+			if !revoked.t.IsZero() {
+				t.RevokedAt = &revoked.t
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// RevokeToken makes a token stop working (within the servers' one-second
+// token cache); ErrNoCredential when no unrevoked token has that id.
+func (db *DB) RevokeToken(ctx context.Context, tokenID string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL`), now(), tokenID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sb.ErrNoCredential
+		}
+		return nil
+	})
+}
+
+// ListPartners lists every partner, oldest first.
+func (db *DB) ListPartners(ctx context.Context) ([]sb.Partner, error) {
+	out := []sb.Partner{}
+	err := db.readRetrying(ctx, func() error {
+		out = out[:0]
+		rows, err := db.read.QueryContext(ctx, `SELECT partner_sid, name, login, scopes FROM partners ORDER BY created_at, partner_sid`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p sb.Partner
+			var login sql.NullString
+			var scopes string
+			if err := rows.Scan(&p.PartnerSID, &p.Name, &login, &scopes); err != nil {
+				return err
+			}
+			p.Login = login.String
+			if p.Scopes, err = sb.ParseScopes(scopes); err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		return rows.Err()
+	})
+	return out, err
 }
 
 func (db *DB) TokenCaller(ctx context.Context, tokenHash string) (sb.Caller, error) {
@@ -106,3 +198,27 @@ func (db *DB) CountPartners(ctx context.Context) (int, error) {
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func now() time.Time { return time.Now().UTC() }
+
+// timestamp scans a time that PostgreSQL returns as time.Time and SQLite
+// (TEXT column) as the text the driver wrote.
+type timestamp struct{ t time.Time }
+
+func (ts *timestamp) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		ts.t = time.Time{}
+	case time.Time:
+		ts.t = x
+	case string:
+		for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999 -0700 MST"} {
+			if t, err := time.Parse(layout, x); err == nil {
+				ts.t = t
+				return nil
+			}
+		}
+		return fmt.Errorf("unreadable time %q", x)
+	default:
+		return fmt.Errorf("unreadable time of type %T", v)
+	}
+	return nil
+}

@@ -478,3 +478,33 @@ func TestPostgresDroppedConnections(t *testing.T) {
 		t.Fatalf("update after the connections were dropped: %v", err)
 	}
 }
+
+func TestTokenAdministration(t *testing.T) {
+	backends(t, func(t *testing.T, db *DB) {
+		a := newPartner(t, db, "a")
+		id, err := db.CreateTokenWithID(ctx, "hash-1", a.PartnerSID, sb.Scopes{sb.ScopeRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := db.ListTokens(ctx, a.PartnerSID)
+		if err != nil || len(list) != 1 || list[0].TokenID != id || list[0].RevokedAt != nil || list[0].CreatedAt.IsZero() {
+			t.Fatalf("ListTokens: %+v %v", list, err)
+		}
+		if err := db.RevokeToken(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.TokenCaller(ctx, "hash-1"); !errors.Is(err, sb.ErrNoCredential) {
+			t.Fatalf("a revoked token must not authenticate: %v", err)
+		}
+		if err := db.RevokeToken(ctx, id); !errors.Is(err, sb.ErrNoCredential) {
+			t.Fatalf("revoking twice: %v", err)
+		}
+		if list, _ := db.ListTokens(ctx, ""); len(list) != 1 || list[0].RevokedAt == nil {
+			t.Fatalf("all tokens: %+v", list)
+		}
+		partners, err := db.ListPartners(ctx)
+		if err != nil || len(partners) != 1 || partners[0].Name != "a" {
+			t.Fatalf("ListPartners: %+v %v", partners, err)
+		}
+	})
+}

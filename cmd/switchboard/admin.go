@@ -13,7 +13,7 @@ import (
 )
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("migrate", stderr)
+	fs := newFlags("migrate", "Creates or updates the database schema (serve also does it at every start).", stderr)
 	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN` (sqlite:PATH or postgres://...) [$SWITCHBOARD_DB]")
 	if help, err := parse(fs, args); help || err != nil {
 		return err
@@ -30,17 +30,19 @@ type partnerOutput struct {
 	Name       string   `json:"name"`
 	PartnerSID string   `json:"partner_sid"`
 	Scopes     []string `json:"scopes"`
-	Token      string   `json:"token"`
+	Token      string   `json:"token,omitempty"`
+	TokenID    string   `json:"token_id,omitempty"`
 }
 
 type tokenOutput struct {
 	PartnerSID string   `json:"partner_sid"`
 	Scopes     []string `json:"scopes"`
 	Token      string   `json:"token"`
+	TokenID    string   `json:"token_id"`
 }
 
 func createPartner(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("partners create", stderr)
+	fs := newFlags("partners create", "Creates a partner and its first API token, and prints them as one JSON object.", stderr)
 	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN` [$SWITCHBOARD_DB]")
 	name := fs.String("name", "", "the partner's `name` (required)")
 	scopes := fs.String("scopes", string(sb.ScopeManage), "comma-separated `scopes` of the partner and of its first token")
@@ -65,11 +67,11 @@ func createPartner(ctx context.Context, args []string, getenv func(string) strin
 	}
 	defer db.Close()
 	p := sb.Partner{PartnerSID: sb.NewSID(), Name: *name, Login: *login, Scopes: sc}
-	token, err := newPartner(ctx, db, p, *password, "")
+	token, tokenID, err := newPartner(ctx, db, p, *password, "")
 	if err != nil {
 		return fmt.Errorf("partners create: %w", err)
 	}
-	out := partnerOutput{Name: p.Name, PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token}
+	out := partnerOutput{Name: p.Name, PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token, TokenID: tokenID}
 	if p.Login != "" {
 		out.Login = &p.Login
 	}
@@ -78,25 +80,25 @@ func createPartner(ctx context.Context, args []string, getenv func(string) strin
 
 // newPartner stores a partner (hashing its password) and a first token with
 // the partner's scopes; token "" means a new random one.
-func newPartner(ctx context.Context, db *sqlstore.DB, p sb.Partner, password, token string) (string, error) {
+func newPartner(ctx context.Context, db *sqlstore.DB, p sb.Partner, password, token string) (value, id string, err error) {
 	var hash string
 	if password != "" {
-		var err error
 		if hash, err = httpapi.HashPassword(password); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
 	if err := db.CreatePartner(ctx, p, hash); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if token == "" {
 		token = sb.NewSID()
 	}
-	return token, db.CreateToken(ctx, httpapi.HashToken(token), p.PartnerSID, p.Scopes)
+	id, err = db.CreateTokenWithID(ctx, httpapi.HashToken(token), p.PartnerSID, p.Scopes)
+	return token, id, err
 }
 
 func createToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("tokens create", stderr)
+	fs := newFlags("tokens create", "Creates an API token for a partner and prints it as one JSON object (the value is shown only here).", stderr)
 	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN` [$SWITCHBOARD_DB]")
 	partnerSID := fs.String("partner", "", "`partner_sid` of the partner the token acts for (required)")
 	scopes := fs.String("scopes", string(sb.ScopeManage), "comma-separated `scopes` of the token (within the partner's)")
@@ -123,10 +125,11 @@ func createToken(ctx context.Context, args []string, getenv func(string) string,
 		return fmt.Errorf("tokens create: a token cannot have scopes its partner lacks (partner has %s)", p.Scopes)
 	}
 	token := sb.NewSID()
-	if err := db.CreateToken(ctx, httpapi.HashToken(token), p.PartnerSID, sc); err != nil {
+	id, err := db.CreateTokenWithID(ctx, httpapi.HashToken(token), p.PartnerSID, sc)
+	if err != nil {
 		return err
 	}
-	return printJSON(stdout, tokenOutput{PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token})
+	return printJSON(stdout, tokenOutput{PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token, TokenID: id})
 }
 
 func scopeStrings(s sb.Scopes) []string {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -20,10 +21,32 @@ Commands:
   serve             run the API server
   migrate           create or update the database schema
   partners create   create a partner and its first API token
+  partners list     list the partners
   tokens create     create an API token for a partner
+  tokens list       list API tokens (never their values)
+  tokens revoke     revoke an API token
+  version           print the version
 
-Run 'switchboard <command> -h' for the flags of a command.
+Run 'switchboard <command> --help' for the flags of a command.
 `
+
+// command is one subcommand: its words and what runs it.
+type command struct {
+	run func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+}
+
+var commands = map[string]command{
+	"serve": {func(ctx context.Context, a []string, g func(string) string, _, e io.Writer) error {
+		return serve(ctx, a, g, e)
+	}},
+	"migrate":         {migrate},
+	"partners create": {createPartner},
+	"partners list":   {listPartners},
+	"tokens create":   {createToken},
+	"tokens list":     {listTokens},
+	"tokens revoke":   {revokeToken},
+	"version":         {printVersion},
+}
 
 // run is the whole program: args without the program name, getenv for the
 // environment, and where to write.
@@ -32,32 +55,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return serve(ctx, rest, getenv, stderr)
-	case "migrate":
-		return migrate(ctx, rest, getenv, stdout, stderr)
-	case "partners", "tokens":
-		if len(rest) == 0 || rest[0] != "create" {
-			return fmt.Errorf("unknown command %q (want '%s create')", strings.Join(args, " "), cmd)
-		}
-		if cmd == "partners" {
-			return createPartner(ctx, rest[1:], getenv, stdout, stderr)
-		}
-		return createToken(ctx, rest[1:], getenv, stdout, stderr)
-	case "-h", "--help", "help":
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
+	if len(args) > 1 {
+		if c, ok := commands[args[0]+" "+args[1]]; ok {
+			return c.run(ctx, args[2:], getenv, stdout, stderr)
+		}
+	}
+	if c, ok := commands[args[0]]; ok {
+		return c.run(ctx, args[1:], getenv, stdout, stderr)
+	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", cmd)
+	return fmt.Errorf("unknown command %q", strings.Join(args[:min(2, len(args))], " "))
 }
 
-// newFlags is a flag set that reports errors to stderr and returns them.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+// newFlags is a flag set for `switchboard name` that reports errors to
+// stderr and returns them; --help prints what the command does and every flag.
+func newFlags(name, about string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: switchboard %s [flags]\n\n%s\n\nFlags:\n", name, about)
+		fs.PrintDefaults()
+	}
 	return fs
 }
 
@@ -67,6 +90,13 @@ func envOr(getenv func(string) string, name, def string) string {
 		return v
 	}
 	return def
+}
+
+// envFloat reads a numeric environment variable (0 when unset or not a number;
+// the flag's own parsing reports bad values given on the command line).
+func envFloat(getenv func(string) string, name string) float64 {
+	f, _ := strconv.ParseFloat(getenv(name), 64)
+	return f
 }
 
 // parse parses flags; -h is not an error.

@@ -75,7 +75,7 @@ func parseGateway(v string) (sb.IPPort, error) {
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := newFlags("serve", stderr)
+	fs := newFlags("serve", "Runs the API server. Every flag has an environment variable; a flag wins over its variable.", stderr)
 	addr := fs.String("addr", envOr(getenv, "SWITCHBOARD_ADDR", defaultAddr), "`host:port` to listen on [$SWITCHBOARD_ADDR]")
 	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN`: sqlite:PATH or postgres://... [$SWITCHBOARD_DB]")
 	publicURL := fs.String("public-url", getenv("SWITCHBOARD_PUBLIC_URL"), "`URL` clients reach the API at, for links and api_url (default: from each request) [$SWITCHBOARD_PUBLIC_URL]")
@@ -87,6 +87,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			}
 		}
 	}
+	rateLimit := fs.Float64("rate-limit", envFloat(getenv, "SWITCHBOARD_RATE_LIMIT"), "requests per `second` each API credential may make; 0 turns the limit off [$SWITCHBOARD_RATE_LIMIT]")
+	rateBurst := fs.Int("rate-burst", int(envFloat(getenv, "SWITCHBOARD_RATE_BURST")), "`requests` a credential may make at once above its rate (default: the rate, rounded up) [$SWITCHBOARD_RATE_BURST]")
 	fs.Var(&gateways, "system-gateway", "system gateway `IP[:PORT]`, repeatable: every partner gets a read-only system_gateway endpoint [$SWITCHBOARD_SYSTEM_GATEWAYS, comma-separated]")
 	if help, err := parse(fs, args); help || err != nil {
 		return err
@@ -121,7 +123,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		if err := prepare(ctx, db, gateways.addrs, getenv("SWITCHBOARD_BOOTSTRAP_TOKEN"), stderr); err != nil {
 			return err
 		}
-		api := &httpapi.Server{Store: db, PublicURL: *publicURL, Logger: logger,
+		api := &httpapi.Server{Store: db, PublicURL: *publicURL, Logger: logger, AccessLog: true,
+			Registry: newRegistry(db), RateLimit: *rateLimit, RateBurst: *rateBurst,
 			Ready: func(r *http.Request) error { return db.Ping(r.Context()) }}
 		gate.Open(api.Handler())
 		return nil
@@ -202,7 +205,7 @@ func bootstrap(ctx context.Context, db *sqlstore.DB, token string, stderr io.Wri
 		return err
 	}
 	p := sb.Partner{PartnerSID: sb.NewSID(), Name: "sandbox", Scopes: sb.Scopes{sb.ScopeManage, sb.ScopeManageAuthRequired}}
-	token, err = newPartner(ctx, db, p, "", token)
+	token, _, err = newPartner(ctx, db, p, "", token)
 	if err != nil {
 		return fmt.Errorf("creating the sandbox partner: %w", err)
 	}
