@@ -198,3 +198,81 @@ func TestParseGateway(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminCommands(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "admin.db")
+	env := func(string) string { return "" }
+	cli := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), args, env, &out, io.Discard); err != nil {
+			t.Fatalf("switchboard %s: %v", strings.Join(args, " "), err)
+		}
+		return out.String()
+	}
+	var p struct {
+		PartnerSID string `json:"partner_sid"`
+		TokenID    string `json:"token_id"`
+	}
+	created := cli("partners", "create", "--db", dsn, "--name", "acme", "--login", "acme-login", "--password", "pw")
+	json.Unmarshal([]byte(created), &p)
+	if !sb.IsSID(p.PartnerSID) || !sb.IsSID(p.TokenID) {
+		t.Fatalf("partners create: %s", created)
+	}
+	if table := cli("partners", "list", "--db", dsn); !strings.Contains(table, "PARTNER_SID") || !strings.Contains(table, p.PartnerSID) || !strings.Contains(table, "acme-login") {
+		t.Fatalf("partners list:\n%s", table)
+	}
+	var tokens struct {
+		Tokens []struct {
+			TokenID   string  `json:"token_id"`
+			RevokedAt *string `json:"revoked_at"`
+		}
+	}
+	list := cli("tokens", "list", "--db", dsn, "--json")
+	if json.Unmarshal([]byte(list), &tokens); len(tokens.Tokens) != 1 || tokens.Tokens[0].TokenID != p.TokenID || tokens.Tokens[0].RevokedAt != nil {
+		t.Fatalf("tokens list --json: %s", list)
+	}
+	if strings.Contains(list, `"token":`) || strings.Contains(cli("tokens", "list", "--db", dsn), "token\"") {
+		t.Fatalf("tokens list must never show a token value: %s", list)
+	}
+	if out := cli("tokens", "revoke", "--db", dsn, "--token-id", p.TokenID); !strings.Contains(out, "revoked token "+p.TokenID) {
+		t.Fatalf("tokens revoke: %s", out)
+	}
+	if err := run(context.Background(), []string{"tokens", "revoke", "--db", dsn, "--token-id", p.TokenID}, env, io.Discard, io.Discard); err == nil {
+		t.Fatal("revoking a revoked token must fail")
+	}
+	if table := cli("tokens", "list", "--db", dsn); !strings.Contains(table, "REVOKED") || strings.Contains(table, "  -\n") {
+		t.Fatalf("tokens list after revoke:\n%s", table)
+	}
+	if v := cli("version"); !strings.HasPrefix(v, "switchboard dev (go") {
+		t.Fatalf("version: %q", v)
+	}
+}
+
+// --help on every command explains the command and each of its flags.
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for name := range commands {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("switchboard --help does not list %q", name)
+		}
+		var help bytes.Buffer
+		if err := run(context.Background(), append(strings.Fields(name), "--help"), func(string) string { return "" }, io.Discard, &help); err != nil {
+			t.Errorf("%s --help: %v", name, err)
+		}
+		text := help.String()
+		if !strings.HasPrefix(text, "Usage: switchboard "+name) || !strings.Contains(text, "Flags:") {
+			t.Errorf("%s --help:\n%s", name, text)
+		}
+		// Every flag line ("  -name ...") is followed by its explanation.
+		lines := strings.Split(text, "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, "  -") && (i+1 >= len(lines) || len(strings.TrimSpace(lines[i+1])) < 8) {
+				t.Errorf("%s --help: flag %q has no explanation", name, l)
+			}
+		}
+	}
+}
