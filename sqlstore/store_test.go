@@ -508,3 +508,65 @@ func TestTokenAdministration(t *testing.T) {
 		}
 	})
 }
+
+// PATCH racing DELETE: the PATCH either lands before the delete (and is
+// deleted with it) or finds nothing (404); it never brings the endpoint back.
+// PUT racing PATCH: each applies whole, one after the other.
+func TestUpdateRaces(t *testing.T) {
+	backends(t, func(t *testing.T, db *DB) {
+		a := newPartner(t, db, "a")
+		for round := range 20 {
+			e := mustStore(t, db, a, thirdParty(fmt.Sprint("race-", round), "10.3.3.3", 5060, true))
+			var wg sync.WaitGroup
+			var patchErr, delErr error
+			wg.Go(func() {
+				_, patchErr = db.UpdateEndpoint(ctx, a.PartnerSID, e.EndpointSID, func(cur *sb.Endpoint) (*sb.Endpoint, error) {
+					return cur.Update(a, sb.Body{"name": "patched"}, sb.Merge)
+				})
+			})
+			wg.Go(func() { delErr = db.DeleteEndpoint(ctx, a.PartnerSID, e.EndpointSID) })
+			wg.Wait()
+			if delErr != nil {
+				t.Fatalf("delete: %v", delErr)
+			}
+			if patchErr != nil && sb.ErrorKindOf(patchErr) != sb.KindNotFound {
+				t.Fatalf("a PATCH racing a DELETE: %v", patchErr)
+			}
+			if _, err := db.Endpoint(ctx, a.PartnerSID, e.EndpointSID); sb.ErrorKindOf(err) != sb.KindNotFound {
+				t.Fatalf("round %d: the deleted endpoint came back (%v)", round, err)
+			}
+		}
+
+		e := mustStore(t, db, a, thirdParty("put-vs-patch", "10.4.4.4", 5060, true))
+		put := sb.Body{"name": "put", "capacity": json.Number("1"), "attributes": map[string]any{"p": "1"},
+			"addresses": []any{map[string]any{"ip": "10.4.4.5"}}, "transformations": []any{}, "out_sip_username": "pu", "out_sip_password": nil}
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Go(func() {
+				var err error
+				if i%2 == 0 {
+					_, err = db.UpdateEndpoint(ctx, a.PartnerSID, e.EndpointSID, func(cur *sb.Endpoint) (*sb.Endpoint, error) { return cur.Update(a, put, sb.Put) })
+				} else {
+					_, err = db.UpdateEndpoint(ctx, a.PartnerSID, e.EndpointSID, func(cur *sb.Endpoint) (*sb.Endpoint, error) {
+						return cur.Update(a, sb.Body{"attributes": map[string]any{fmt.Sprint("k", i): "v"}, "capacity": json.Number(fmt.Sprint(100 + i))}, sb.Merge)
+					})
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		got, _ := db.Endpoint(ctx, a.PartnerSID, e.EndpointSID)
+		// Whatever ran last, the result is a whole PUT plus whole PATCHes after
+		// it: the PUT's fields are all there, and every attribute a PATCH
+		// added after the last PUT carries with it that PATCH's capacity or a
+		// later one's.
+		if got.Name != "put" || got.Attributes["p"] != "1" || len(got.Addresses) != 1 || got.Addresses[0].IP != "10.4.4.5" || *got.OutSIPUsername != "pu" {
+			t.Fatalf("PUT fields lost: %+v", got)
+		}
+		if len(got.Attributes) > 1 && got.Capacity < 100 {
+			t.Fatalf("attributes of a PATCH without its capacity: half-applied: %+v", got)
+		}
+	})
+}
