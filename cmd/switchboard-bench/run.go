@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type options struct {
+	base, token, scenarios string
+	seed, concurrency      int
+	duration               time.Duration
+	ceiling                bool
+	serverPID              int
+	dbPath                 string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("switchboard-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.base, "url", "http://127.0.0.1:8080", "base `URL` of the Switchboard server under test")
+	fs.StringVar(&o.token, "token", os.Getenv("SWITCHBOARD_BENCH_TOKEN"), "API `token` with endpoints.manage [$SWITCHBOARD_BENCH_TOKEN]")
+	fs.IntVar(&o.seed, "seed", 10000, "`endpoints` to create through the API before the scenarios")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent `clients`")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
+	fs.StringVar(&o.scenarios, "scenarios", "get,create,patch,list,first_page,deep_page,mixed", "comma-separated `scenarios` to run")
+	fs.BoolVar(&o.ceiling, "ceiling", true, "also drive each scenario against a bare net/http server with canned answers of the same size")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "`pid` of the server, to report its peak memory (VmHWM)")
+	fs.StringVar(&o.dbPath, "db-file", "", "`path` of the server's SQLite file, to report the database size per endpoint")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if o.token == "" {
+		return errors.New("--token is required")
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2, DisableCompression: true}, Timeout: 30 * time.Second}
+	b := &bench{o: o, client: client}
+	if err := b.seedEndpoints(ctx, stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%-12s %10s %9s %9s %9s %8s | %12s %8s\n", "scenario", "req/s", "p50", "p99", "p99.9", "errors", "ceiling req/s", "ratio")
+	for _, name := range strings.Split(o.scenarios, ",") {
+		sc, ok := b.scenarios()[strings.TrimSpace(name)]
+		if !ok {
+			return fmt.Errorf("unknown scenario %q", name)
+		}
+		real := b.drive(ctx, o.base, sc)
+		line := fmt.Sprintf("%-12s %10.0f %9s %9s %9s %8d |", name, real.rps, ms(real.p50), ms(real.p99), ms(real.p999), real.errors)
+		if o.ceiling {
+			ceil, err := b.ceilingRun(ctx, sc)
+			if err != nil {
+				return err
+			}
+			line += fmt.Sprintf(" %12.0f %7.0f%%", ceil.rps, 100*real.rps/ceil.rps)
+		}
+		fmt.Fprintln(stdout, line)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if o.serverPID != 0 {
+		if hwm, err := peakRSS(o.serverPID); err == nil {
+			fmt.Fprintf(stdout, "server peak memory (VmHWM): %s\n", hwm)
+		}
+	}
+	if o.dbPath != "" {
+		var size int64
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(o.dbPath + suffix); err == nil {
+				size += fi.Size()
+			}
+		}
+		fmt.Fprintf(stdout, "database: %d bytes for %d+ endpoints = %d bytes per endpoint\n", size, len(b.sids), size/int64(max(1, len(b.sids))))
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+
+func peakRSS(pid int) (string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")), nil
+		}
+	}
+	return "", errors.New("no VmHWM")
+}
+
+type bench struct {
+	o      options
+	client *http.Client
+	sids   []string // seeded endpoints
+	names  []string
+	mu     sync.Mutex
+}
+
+// request is one request of a scenario; pick gives a fresh one each time.
+type request struct {
+	method, path, body string
+}
+
+type scenario func(r *rand.Rand) request
+
+func (b *bench) scenarios() map[string]scenario {
+	pick := func(r *rand.Rand) int { return r.IntN(len(b.sids)) }
+	create := func(r *rand.Rand) request {
+		return request{"POST", "/core/v2/endpoints", fmt.Sprintf(`{"type":"third_party","name":"bench-%d","addresses":[{"ip":"10.%d.%d.%d"}]}`,
+			r.Uint64(), r.IntN(256), r.IntN(256), 1+r.IntN(254))}
+	}
+	get := func(r *rand.Rand) request { return request{"GET", "/core/v2/endpoints/" + b.sids[pick(r)], ""} }
+	patch := func(r *rand.Rand) request {
+		return request{"PATCH", "/core/v2/endpoints/" + b.sids[pick(r)], fmt.Sprintf(`{"name":"renamed-%d"}`, r.Uint64())}
+	}
+	list := func(r *rand.Rand) request {
+		return request{"GET", "/core/v2/endpoints?limit=100&filter=" + url.QueryEscape(`name eq "`+b.names[pick(r)]+`"`), ""}
+	}
+	deepCursor := b.sids[min(len(b.sids)-1, 10_000-1)]
+	return map[string]scenario{
+		"get":        get,
+		"create":     create,
+		"patch":      patch,
+		"list":       list,
+		"first_page": func(*rand.Rand) request { return request{"GET", "/core/v2/endpoints?limit=10", ""} },
+		"deep_page":  func(*rand.Rand) request { return request{"GET", "/core/v2/endpoints?limit=10&after=" + deepCursor, ""} },
+		"mixed": func(r *rand.Rand) request {
+			switch n := r.IntN(100); {
+			case n < 70:
+				return get(r)
+			case n < 85:
+				return list(r)
+			case n < 95:
+				return patch(r)
+			default:
+				return create(r)
+			}
+		},
+	}
+}
+
+// seedEndpoints creates the data set through the API, showing progress.
+func (b *bench) seedEndpoints(ctx context.Context, stderr io.Writer) error {
+	var done atomic.Int64
+	start := time.Now()
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				n := done.Load()
+				fmt.Fprintf(stderr, "\rseeding: %d/%d endpoints (%.0f/s)   ", n, b.o.seed, float64(n)/time.Since(start).Seconds())
+			}
+		}
+	}()
+	defer close(stop)
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for w := range b.o.concurrency {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.o.seed) || ctx.Err() != nil {
+					return
+				}
+				name := fmt.Sprintf("seed-%d-%07d", w, i)
+				body := fmt.Sprintf(`{"type":"third_party","name":%q,"attributes":{"region":"eu"},"addresses":[{"ip":"10.%d.%d.%d"}]}`, name, i>>16&255, i>>8&255, i&255)
+				status, resp, err := b.send(ctx, b.o.base, request{"POST", "/core/v2/endpoints", body})
+				if err != nil || status != 200 {
+					errOnce.Do(func() { firstErr = fmt.Errorf("seeding: status %d %s %v", status, trim(resp), err) })
+					return
+				}
+				var e struct {
+					SID string `json:"endpoint_sid"`
+				}
+				json.Unmarshal(resp, &e)
+				b.mu.Lock()
+				b.sids, b.names = append(b.sids, e.SID), append(b.names, name)
+				b.mu.Unlock()
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Fprintf(stderr, "\rseeded %d endpoints in %s (%.0f/s)\n", done.Load(), time.Since(start).Round(time.Millisecond), float64(done.Load())/time.Since(start).Seconds())
+	if firstErr != nil {
+		return firstErr
+	}
+	if len(b.sids) == 0 {
+		return errors.New("nothing seeded")
+	}
+	return ctx.Err()
+}
+
+func trim(b []byte) string { return string(b[:min(len(b), 200)]) }
+
+func (b *bench) send(ctx context.Context, base string, rq request) (int, []byte, error) {
+	var body io.Reader
+	if rq.body != "" {
+		body = strings.NewReader(rq.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, rq.method, base+rq.path, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.o.token)
+	if rq.body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	return res.StatusCode, data, err
+}
+
+type result struct {
+	rps             float64
+	p50, p99, p999  time.Duration
+	errors, answers int
+}
+
+// drive runs a scenario against base with the configured clients for the
+// configured duration.
+func (b *bench) drive(ctx context.Context, base string, sc scenario) result {
+	ctx, cancel := context.WithTimeout(ctx, b.o.duration)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs int
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range b.o.concurrency {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			var mine []time.Duration
+			bad := 0
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				status, _, err := b.send(ctx, base, sc(r))
+				if ctx.Err() != nil {
+					break
+				}
+				mine = append(mine, time.Since(t0))
+				if err != nil || status >= 400 {
+					bad++
+				}
+			}
+			mu.Lock()
+			lat, errs = append(lat, mine...), errs+bad
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(lat)
+	q := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	return result{rps: float64(len(lat)) / elapsed.Seconds(), p50: q(0.50), p99: q(0.99), p999: q(0.999), errors: errs, answers: len(lat)}
+}
+
+// ceilingRun records one real answer of the scenario, serves it canned from
+// a bare net/http server (same status, headers and size), and drives the
+// scenario against that.
+func (b *bench) ceilingRun(ctx context.Context, sc scenario) (result, error) {
+	r := rand.New(rand.NewPCG(1, 2))
+	rq := sc(r)
+	status, body, err := b.send(ctx, b.o.base, rq)
+	if err != nil {
+		return result{}, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return result{}, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		w.Write(bytes.Clone(body))
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	return b.drive(ctx, "http://"+ln.Addr().String(), sc), nil
+}
