@@ -56,14 +56,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := b.seedEndpoints(ctx, stderr); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%-12s %10s %9s %9s %9s %8s | %12s %8s\n", "scenario", "req/s", "p50", "p99", "p99.9", "errors", "ceiling req/s", "ratio")
+	fmt.Fprintf(stdout, "%-12s %10s %9s %9s %9s %8s %8s | %12s %8s\n", "scenario", "req/s", "p50", "p99", "p99.9", "4xx/5xx", "rss", "ceiling req/s", "ratio")
 	for _, name := range strings.Split(o.scenarios, ",") {
 		sc, ok := b.scenarios()[strings.TrimSpace(name)]
 		if !ok {
 			return fmt.Errorf("unknown scenario %q", name)
 		}
 		real := b.drive(ctx, o.base, sc)
-		line := fmt.Sprintf("%-12s %10.0f %9s %9s %9s %8d |", name, real.rps, ms(real.p50), ms(real.p99), ms(real.p999), real.errors)
+		rss := "-"
+		if o.serverPID != 0 {
+			rss, _ = procStatus(o.serverPID, "VmRSS:")
+		}
+		line := fmt.Sprintf("%-12s %10.0f %9s %9s %9s %8s %8s |", name, real.rps, ms(real.p50), ms(real.p99), ms(real.p999),
+			fmt.Sprintf("%d/%d", real.clientErrors, real.serverErrors), strings.TrimSuffix(rss, " kB")+"k")
 		if o.ceiling {
 			ceil, err := b.ceilingRun(ctx, sc)
 			if err != nil {
@@ -77,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.serverPID != 0 {
-		if hwm, err := peakRSS(o.serverPID); err == nil {
+		if hwm, err := procStatus(o.serverPID, "VmHWM:"); err == nil {
 			fmt.Fprintf(stdout, "server peak memory (VmHWM): %s\n", hwm)
 		}
 	}
@@ -95,17 +100,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
 
-func peakRSS(pid int) (string, error) {
+// procStatus reads one field of /proc/PID/status (VmRSS:, VmHWM:, ...).
+func procStatus(pid int, field string) (string, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return "", err
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			return strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")), nil
+		if strings.HasPrefix(l, field) {
+			return strings.TrimSpace(strings.TrimPrefix(l, field)), nil
 		}
 	}
-	return "", errors.New("no VmHWM")
+	return "", errors.New("no " + field)
 }
 
 type bench struct {
@@ -243,9 +249,9 @@ func (b *bench) send(ctx context.Context, base string, rq request) (int, []byte,
 }
 
 type result struct {
-	rps             float64
-	p50, p99, p999  time.Duration
-	errors, answers int
+	rps                        float64
+	p50, p99, p999             time.Duration
+	clientErrors, serverErrors int // 4xx, and 5xx or no answer
 }
 
 // drive runs a scenario against base with the configured clients for the
@@ -255,14 +261,14 @@ func (b *bench) drive(ctx context.Context, base string, sc scenario) result {
 	defer cancel()
 	var mu sync.Mutex
 	var lat []time.Duration
-	var errs int
+	var errs4, errs5 int
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range b.o.concurrency {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 			var mine []time.Duration
-			bad := 0
+			bad4, bad5 := 0, 0
 			for ctx.Err() == nil {
 				t0 := time.Now()
 				status, _, err := b.send(ctx, base, sc(r))
@@ -270,12 +276,15 @@ func (b *bench) drive(ctx context.Context, base string, sc scenario) result {
 					break
 				}
 				mine = append(mine, time.Since(t0))
-				if err != nil || status >= 400 {
-					bad++
+				switch {
+				case err != nil || status >= 500:
+					bad5++
+				case status >= 400:
+					bad4++
 				}
 			}
 			mu.Lock()
-			lat, errs = append(lat, mine...), errs+bad
+			lat, errs4, errs5 = append(lat, mine...), errs4+bad4, errs5+bad5
 			mu.Unlock()
 		})
 	}
@@ -288,7 +297,7 @@ func (b *bench) drive(ctx context.Context, base string, sc scenario) result {
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	return result{rps: float64(len(lat)) / elapsed.Seconds(), p50: q(0.50), p99: q(0.99), p999: q(0.999), errors: errs, answers: len(lat)}
+	return result{rps: float64(len(lat)) / elapsed.Seconds(), p50: q(0.50), p99: q(0.99), p999: q(0.999), clientErrors: errs4, serverErrors: errs5}
 }
 
 // ceilingRun records one real answer of the scenario, serves it canned from
