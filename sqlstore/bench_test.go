@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"os"
@@ -55,7 +56,7 @@ func seeded(b *testing.B, backend string) *benchData {
 	}
 	types := []sb.EndpointType{sb.TypeThirdParty, sb.TypeConference, sb.TypeFlexML, sb.TypeMediator, sb.TypeVoicemail, sb.TypeConferenceV2}
 	regions := []string{"eu", "us", "apac", "latam", "mea"}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for i := range benchSize {
 			e := &sb.Endpoint{
 				EndpointSID: sb.NewSID(), PartnerSID: d.partner, Type: types[i%len(types)],

@@ -35,12 +35,18 @@ type DB struct {
 	// pool as read.
 	write *sql.DB
 	read  *sql.DB
+	// committer batches SQLite's write transactions (group commit); nil
+	// on PostgreSQL, where every transaction commits on its own connection.
+	committer *committer
 }
 
 // Options tune Open.
 type Options struct {
 	// MaxConns bounds the PostgreSQL pool and the SQLite read pool (0: 16).
 	MaxConns int
+	// NoGroupCommit gives every SQLite write transaction its own commit
+	// (for comparison; group commit is the default).
+	NoGroupCommit bool
 }
 
 // Open connects to the database a DSN names (operations.md: sqlite:PATH,
@@ -85,7 +91,11 @@ func open(dsn string, opt Options) (*DB, error) {
 		}
 		read.SetMaxOpenConns(opt.MaxConns)
 		read.SetMaxIdleConns(opt.MaxConns)
-		return &DB{dialect: sqliteDialect{}, write: write, read: read}, nil
+		db := &DB{dialect: sqliteDialect{}, write: write, read: read}
+		if !opt.NoGroupCommit {
+			db.committer = newCommitter(write)
+		}
+		return db, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		pool, err := sql.Open("pgx", dsn)
 		if err != nil {
@@ -154,6 +164,9 @@ func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) 
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	if db.committer != nil {
+		db.committer.close()
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -165,14 +178,24 @@ func (db *DB) Close() error {
 // concurrency (a serialization failure or deadlock) is run again.
 const maxAttempts = 5
 
-// inTx runs fn in a write transaction, committing when it returns nil. It
-// runs it again when that is safe: the database aborted the transaction as a
-// concurrency victim, or the connection was lost before COMMIT was sent (the
-// transaction then did nothing). A connection lost during COMMIT leaves the
-// outcome unknown, so that error is returned. fn must have no other effects.
-func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// inTx runs fn in a write transaction, committing when it returns nil. fn
+// gets a context without the caller's cancellation: a write, once started,
+// runs to its end, so its outcome is never half-known (and on SQLite an
+// interrupted statement would roll back its batch-mates' work too).
+//
+// On SQLite the transaction joins the group commit. On PostgreSQL it runs
+// again when that is safe: the database aborted it as a concurrency victim,
+// or the connection was lost before COMMIT was sent (it then did nothing).
+// A connection lost during COMMIT leaves the outcome unknown, so that error
+// is returned. fn must have no other effects.
+func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	detached := context.WithoutCancel(ctx)
+	run := func(tx *sql.Tx) error { return fn(detached, tx) }
+	if db.committer != nil {
+		return db.committer.do(ctx, run)
+	}
 	for attempt := 1; ; attempt++ {
-		err, committing := db.tryTx(ctx, fn)
+		err, committing := db.tryTx(detached, run)
 		again := db.dialect.retryable(err) || (!committing && db.dialect.connectionLost(err))
 		if err == nil || attempt == maxAttempts || !again {
 			return err

@@ -73,7 +73,7 @@ func documents(e *sb.Endpoint) (addresses, attributes, properties, transformatio
 }
 
 func (db *DB) CreateEndpoint(ctx context.Context, e *sb.Endpoint) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error { return db.insertEndpoint(ctx, tx, e) })
+	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.insertEndpoint(ctx, tx, e) })
 }
 
 func (db *DB) insertEndpoint(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
@@ -165,7 +165,7 @@ func (db *DB) lockedEndpoint(ctx context.Context, tx *sql.Tx, partnerSID, endpoi
 
 func (db *DB) UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string, change func(cur *sb.Endpoint) (*sb.Endpoint, error)) (*sb.Endpoint, error) {
 	var next *sb.Endpoint
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cur, err := db.lockedEndpoint(ctx, tx, partnerSID, endpointSID)
 		if err != nil {
 			return err
@@ -196,7 +196,7 @@ func (db *DB) UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string
 }
 
 func (db *DB) DeleteEndpoint(ctx context.Context, partnerSID, endpointSID string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cur, err := db.lockedEndpoint(ctx, tx, partnerSID, endpointSID)
 		if err != nil {
 			return err
@@ -234,7 +234,7 @@ func (db *DB) systemGateways(ctx context.Context, tx *sql.Tx) ([]sb.IPPort, erro
 // system_gateway endpoint hold exactly them: existing ones keep their SID,
 // missing ones are created.
 func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, stmt := range []string{`DELETE FROM system_gateways`, `DELETE FROM ip_claims WHERE endpoint_id IS NULL`} {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err

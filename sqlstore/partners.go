@@ -13,7 +13,7 @@ import (
 // CreatePartner stores a partner and, when the operator configured system
 // gateways, its system_gateway endpoint, in one transaction.
 func (db *DB) CreatePartner(ctx context.Context, p sb.Partner, passwordHash string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO partners (partner_sid, name, login, password_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
 			p.PartnerSID, p.Name, nullString(p.Login), nullString(passwordHash), p.Scopes.String(), now())
 		if _, unique := db.dialect.uniqueViolation(err); unique {
@@ -79,7 +79,7 @@ func (db *DB) CreateToken(ctx context.Context, tokenHash, partnerSID string, sco
 // CreateTokenWithID stores a token and returns its public id.
 func (db *DB) CreateTokenWithID(ctx context.Context, tokenHash, partnerSID string, scopes sb.Scopes) (string, error) {
 	id := sb.NewSID()
-	return id, db.inTx(ctx, func(tx *sql.Tx) error {
+	return id, db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO tokens (token_id, token_hash, partner_sid, scopes, created_at) VALUES (?, ?, ?, ?, ?)`),
 			id, tokenHash, partnerSID, scopes.String(), now())
 		return err
@@ -130,7 +130,7 @@ func (db *DB) ListTokens(ctx context.Context, partnerSID string) ([]TokenInfo, e
 // RevokeToken makes a token stop working (within the servers' one-second
 // token cache); ErrNoCredential when no unrevoked token has that id.
 func (db *DB) RevokeToken(ctx context.Context, tokenID string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, db.q(`UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL`), now(), tokenID)
 		if err != nil {
 			return err
