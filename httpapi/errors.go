@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -83,9 +84,19 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, body)
 }
 
+// statusClientClosed is what the metrics and the access log record for a
+// request whose client went away before the answer (nginx's 499); the
+// client never sees it.
+const statusClientClosed = 499
+
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "client went away", slog.String("method", r.Method), slog.String("route", r.Pattern))
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	s.Logger.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
-		slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		slog.String("route", r.Pattern), slog.String("error", err.Error()))
 	writeJSON(w, http.StatusInternalServerError, errorBody{
 		Errors:  []errorEntry{{Message: "internal server error"}},
 		Message: "internal server error",

@@ -17,3 +17,4 @@ bin/switchboard-bench --url http://127.0.0.1:18444 --token soak --seed "$seed" -
   --duration 1m --ceiling=false --scenarios mixed,mixed,mixed,mixed,mixed,mixed,mixed,mixed,mixed,mixed \
   --server-pid "$pid" --db-file "$dir/soak.db"
 echo "server log lines at level ERROR: $(grep -c '"level":"ERROR"' "$dir/server.log" || true)"
+grep '"level":"ERROR"' "$dir/server.log" | head -5 || true
