@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // UpdateMode says how an update treats the body (§3).
@@ -341,16 +342,13 @@ func applyList[T any](p *problems, field string, v any, mode UpdateMode, maxLen 
 	return got, true
 }
 
+// typeList names the types a partner can create, for error messages.
 func typeList() string {
-	var s string
-	for i, t := range EndpointTypes {
-		if t == TypeSystemGateway {
-			continue
+	var names []string
+	for _, t := range EndpointTypes {
+		if t != TypeSystemGateway {
+			names = append(names, string(t))
 		}
-		if i > 0 && s != "" {
-			s += ", "
-		}
-		s += string(t)
 	}
-	return s
+	return strings.Join(names, ", ")
 }
