@@ -1,11 +1,16 @@
 package filter
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
+// fuzzSeeds start both targets; testdata/fuzz holds more, found by longer runs.
 var fuzzSeeds = []string{
 	`name eq "my trunk"`,
 	`type in (conference, flexml) and capacity gt 10`,
@@ -15,45 +20,84 @@ var fuzzSeeds = []string{
 	`capacity notin (0,1,2) AND auth_required EQ false`,
 	`properties.login like "a_%" and transformations.operands eq "+1"`,
 	`addresses.port ge 5060 and addresses.location_sid eq null`,
-	`name eq "quote\"d \\ name"`,
+	`name eq "quote\"d \\ name" and name like "*?[%_"`,
+	`addresses.ip in ("::FFFF:a:b", PBX.example.COM.)`,
+	`attributes.k-1 notin ("a", 'b', c) and properties.greeting ne null`,
+	`voip_token ne "2c95517b-a5e8-4415-b471-cdd81d5a6dcb" and cps_limit eq null`,
+	`properties.login in ("", x) and capacity eq "-5"`,
 	`type in conference`,
 	`name eq "abc`,
 	`capacity eq abc`,
 	`nmae eq x or y`,
-	`attributes.k-1 notin ("a", 'b', c)`,
+	`name like "100\%"`,
 	"name eq \"\xff\"",
-	`voip_token ne "2c95517b-a5e8-4415-b471-cdd81d5a6dcb"`,
+	"name eq \"a\x00\"",
 }
 
-// FuzzParse: no input panics; an error is a positioned *Error; a filter
-// that parses prints a canonical form that parses to the same filter.
+// samples are endpoints Match runs on in FuzzParse, including values of the
+// wrong JSON type, which must not panic either.
+var samples = []string{
+	`{"addresses":[{"ip":"10.0.0.1","port":5060,"location_sid":null,"srtp":false}],"attributes":{"k":"v"},
+	  "auth_required":true,"capacity":3,"cps_limit":null,"name":"x","properties":{"login":null},
+	  "transformations":[{"action":"a","operands":["1"]}]}`,
+	`{"addresses":[7,null,{"ip":5}],"attributes":[],"auth_required":"yes","capacity":"3","cps_limit":1.5,"name":null,
+	  "properties":{"login":7},"transformations":[{"operands":{"a":1}},{"operands":[null,2]}]}`,
+	`{}`,
+}
+
+func decode(t testing.TB, s string) map[string]any {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// FuzzParse: no input panics; an error is an *Error with a message and a
+// position inside the text; a filter that parses respects the limits and
+// prints a canonical form that parses to the same tree and prints the same.
 func FuzzParse(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
 	}
-	sample := map[string]any{}
-	json.Unmarshal([]byte(`{"addresses":[{"ip":"10.0.0.1","port":5060,"location_sid":null,"srtp":false}],"attributes":{"k":"v"},
-		"auth_required":true,"capacity":3,"cps_limit":null,"name":"x","properties":{"login":null},"transformations":[{"action":"a","operands":["1"]}]}`), &sample)
+	var endpoints []map[string]any
+	for _, s := range samples {
+		endpoints = append(endpoints, decode(f, s))
+	}
 	f.Fuzz(func(t *testing.T, text string) {
 		x, err := Parse(text)
 		if err != nil {
-			e, ok := err.(*Error)
-			if !ok || e.Msg == "" {
-				t.Fatalf("Parse(%q): error %T %v is not a filter.Error with a message", text, err, err)
+			var e *Error
+			if !errors.As(err, &e) || e.Msg == "" || e.Pos < 0 || e.Pos > utf8.RuneCountInString(text)+1 {
+				t.Fatalf("Parse(%q): error %T %q is not a positioned filter.Error", text, err, err)
 			}
 			return
 		}
-		again, err := Parse(x.String())
-		if err != nil || again.String() != x.String() {
-			t.Fatalf("Parse(%q) = %s, which reparses to %v, %v", text, x, again, err)
+		if len(x.Conds) == 0 || len(x.Conds) > MaxConditions {
+			t.Fatalf("Parse(%q): %d conditions", text, len(x.Conds))
 		}
-		x.Match(sample) // must not panic
+		for _, c := range x.Conds {
+			if len(c.Values) == 0 || len(c.Values) > MaxInValues || (c.Op != In && c.Op != NotIn && len(c.Values) != 1) {
+				t.Fatalf("Parse(%q): %d values in %s", text, len(c.Values), c)
+			}
+		}
+		canonical := x.String()
+		again, err := parse(canonical, len(canonical)+MaxLength) // the canonical form may be longer
+		if err != nil || !sameTree(x, again) || again.String() != canonical {
+			t.Fatalf("Parse(%q) = %s, which reparses to %v, %v", text, canonical, again, err)
+		}
+		for _, e := range endpoints {
+			x.Match(e)
+		}
 	})
 }
 
-// FuzzSQL: for every filter that parses, the SQL has one placeholder per
-// argument, and its text depends only on fields and operators: changing
-// every value leaves it unchanged, so no value can reach the SQL text.
+// FuzzSQL: for every filter that parses, on both dialects, SQL does not
+// panic, has one placeholder per argument of a type the drivers bind, never
+// holds a value as an SQL literal, and its text depends only on fields and
+// operators: changing every value leaves it unchanged.
 func FuzzSQL(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
@@ -63,26 +107,82 @@ func FuzzSQL(f *testing.F) {
 		if err != nil {
 			return
 		}
-		other := &Expr{}
-		for _, c := range x.Conds {
-			vals := make([]Value, len(c.Values))
-			for i, v := range c.Values {
-				if !v.Null {
-					v.Str, v.Int, v.Bool = "other'value\"?"+v.Str+"x", v.Int+7, !v.Bool
-				}
-				vals[i] = v
-			}
-			c.Values = vals
-			other.Conds = append(other.Conds, c)
-		}
 		for _, d := range []Dialect{SQLite, Postgres} {
 			sql, args := x.SQL(d)
 			if n := strings.Count(sql, "?"); n != len(args) {
 				t.Fatalf("%s: %d placeholders but %d arguments in %s", x, n, len(args), sql)
 			}
-			if otherSQL, _ := other.SQL(d); otherSQL != sql {
+			if strings.Count(sql, "(") != strings.Count(sql, ")") {
+				t.Fatalf("%s: unbalanced parentheses in %s", x, sql)
+			}
+			for _, a := range args {
+				switch a.(type) {
+				case string, int64:
+				case bool:
+					if d != Postgres {
+						t.Fatalf("%s: a bool argument for SQLite", x)
+					}
+				default:
+					t.Fatalf("%s: argument %#v of type %T", x, a, a)
+				}
+			}
+			for _, c := range x.Conds {
+				for _, v := range c.Values {
+					if v.Str == "" {
+						continue // '' is the ESCAPE clause
+					}
+					if lit := "'" + strings.ReplaceAll(v.Str, "'", "''") + "'"; strings.Contains(sql, lit) {
+						t.Fatalf("%s: the value %s is in the SQL text: %s", x, lit, sql)
+					}
+				}
+			}
+			if otherSQL, _ := otherValues(x).SQL(d); otherSQL != sql {
 				t.Fatalf("%s: the SQL text depends on the values:\n%s\n%s", x, sql, otherSQL)
 			}
 		}
 	})
+}
+
+// otherValues is x with every value changed (keeping null and "" as they
+// are, since they select other SQL by design).
+func otherValues(x *Expr) *Expr {
+	other := &Expr{}
+	for _, c := range x.Conds {
+		vals := make([]Value, len(c.Values))
+		for i, v := range c.Values {
+			if !v.Null {
+				if v.Str != "" {
+					v.Str = "o'th\"er?" + v.Str
+				}
+				v.Int, v.Bool = v.Int^7, !v.Bool
+			}
+			vals[i] = v
+		}
+		c.Values = vals
+		other.Conds = append(other.Conds, c)
+	}
+	return other
+}
+
+// The seed corpus files are in the format go test reads.
+func TestSeedCorpusFormat(t *testing.T) {
+	for _, target := range []string{"FuzzParse", "FuzzSQL"} {
+		dir := "testdata/fuzz/" + target
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) < 12 {
+			t.Errorf("%s: only %d seed files", dir, len(entries))
+		}
+		for _, e := range entries {
+			data, err := os.ReadFile(dir + "/" + e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(data, []byte("go test fuzz v1\nstring(")) {
+				t.Errorf("%s/%s is not a go test fuzz v1 string", dir, e.Name())
+			}
+		}
+	}
 }

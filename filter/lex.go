@@ -1,10 +1,8 @@
-// Package filter is the CarrierX list filter language (§7 of the spec):
-// Parse turns the text into a checked tree of conditions, SQL compiles the
-// tree to a condition with bound parameters only, and Match evaluates it on
-// an endpoint's JSON form (the reference meaning, used by tests).
 package filter
 
 import (
+	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -13,7 +11,7 @@ type tokenKind int
 
 const (
 	tokEOF    tokenKind = iota
-	tokWord             // bare word: field, keyword, number, true/false/null or value
+	tokWord             // bare word: field, keyword, number or value
 	tokString           // quoted value, escapes resolved
 	tokLParen
 	tokRParen
@@ -22,75 +20,107 @@ const (
 
 type token struct {
 	kind tokenKind
-	text string // the word or the string's value
+	text string // the word, the string's value, or the punctuation
 	pos  int    // 1-based character position of its first character
 }
 
-// bareWordRune reports whether r may appear in a bare word (§11.6).
-func bareWordRune(r rune) bool {
-	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-' || r == '.' || r == ':' || r == '@' || r == '+' || r == '/'
+// describe names a token in an error message.
+func (t token) describe() string {
+	switch t.kind {
+	case tokEOF:
+		return "the end of the filter"
+	case tokString:
+		return "quoted value " + quote(t.text)
+	}
+	return quote(t.text)
 }
 
-// lex splits the text into tokens. Inside quotes a backslash makes the next
-// character literal (\" \' \\); any other use of it keeps that character.
-func lex(text string) ([]token, error) {
-	var toks []token
-	pos := 0 // characters consumed
-	for i := 0; i < len(text); {
-		r, size := utf8.DecodeRuneInString(text[i:])
-		pos++
-		start := pos
-		switch {
-		case unicode.IsSpace(r):
-			i += size
-		case r == '(' || r == ')' || r == ',':
-			kind := map[rune]tokenKind{'(': tokLParen, ')': tokRParen, ',': tokComma}[r]
-			toks = append(toks, token{kind: kind, text: string(r), pos: start})
-			i += size
-		case r == '"' || r == '\'':
-			quote := r
-			i += size
-			var value []rune
-			closed := false
-			for i < len(text) {
-				c, n := utf8.DecodeRuneInString(text[i:])
-				i += n
-				pos++
-				if c == '\\' && i < len(text) {
-					c, n = utf8.DecodeRuneInString(text[i:])
-					i += n
-					pos++
-					value = append(value, c)
-					continue
-				}
-				if c == quote {
-					closed = true
-					break
-				}
-				value = append(value, c)
-			}
-			if !closed {
-				return nil, errorf(start, "unterminated string starting")
-			}
-			toks = append(toks, token{kind: tokString, text: string(value), pos: start})
-		case bareWordRune(r):
-			j := i + size
-			for j < len(text) {
-				c, n := utf8.DecodeRuneInString(text[j:])
-				if !bareWordRune(c) {
-					break
-				}
-				j += n
-				pos++
-			}
-			toks = append(toks, token{kind: tokWord, text: text[i:j], pos: start})
-			i = j
-		default:
-			if r == utf8.RuneError && size == 1 {
-				return nil, errorf(start, "invalid UTF-8")
-			}
-			return nil, errorf(start, "unexpected character %q (quote values with special characters)", r)
-		}
+// bareWordRune reports whether r may appear in an unquoted word (§11.6).
+func bareWordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("_-.:@+/", r)
+}
+
+// lexer hands out tokens one at a time, so that the first error the parser
+// meets is the leftmost one. The text is valid UTF-8 (Parse checks).
+type lexer struct {
+	text string
+	i    int // byte offset
+	pos  int // characters consumed
+}
+
+// rune reads the next character.
+func (l *lexer) rune() rune {
+	r, n := utf8.DecodeRuneInString(l.text[l.i:])
+	l.i += n
+	l.pos++
+	return r
+}
+
+func (l *lexer) peekRune() rune {
+	r, _ := utf8.DecodeRuneInString(l.text[l.i:])
+	return r
+}
+
+func (l *lexer) next() (token, error) {
+	for l.i < len(l.text) && unicode.IsSpace(l.peekRune()) {
+		l.rune()
 	}
-	return append(toks, token{kind: tokEOF, pos: pos + 1}), nil
+	start := l.pos + 1
+	if l.i == len(l.text) {
+		return token{kind: tokEOF, pos: start}, nil
+	}
+	from := l.i
+	switch r := l.rune(); {
+	case r == '(':
+		return token{tokLParen, "(", start}, nil
+	case r == ')':
+		return token{tokRParen, ")", start}, nil
+	case r == ',':
+		return token{tokComma, ",", start}, nil
+	case r == '"' || r == '\'':
+		return l.quoted(r, start)
+	case bareWordRune(r):
+		for l.i < len(l.text) && bareWordRune(l.peekRune()) {
+			l.rune()
+		}
+		return token{tokWord, l.text[from:l.i], start}, nil
+	case r == 0:
+		return token{}, errorf(start, "the filter cannot contain the NUL character")
+	default:
+		return token{}, errorf(start, "unexpected character %q (values with characters other than letters, digits and _ - . : @ + / need quotes)", string(r))
+	}
+}
+
+// quoted reads a quoted value after its opening quote q. A backslash
+// escapes either quote or itself; any other escape is refused.
+func (l *lexer) quoted(q rune, start int) (token, error) {
+	var b strings.Builder
+	for l.i < len(l.text) {
+		at := l.pos + 1
+		r := l.rune()
+		switch {
+		case r == q:
+			return token{tokString, b.String(), start}, nil
+		case r == 0:
+			return token{}, errorf(at, "the filter cannot contain the NUL character")
+		case r == '\\':
+			if l.i == len(l.text) {
+				break // unterminated; reported below
+			}
+			e := l.rune()
+			if e != '"' && e != '\'' && e != '\\' {
+				return token{}, errorf(at, "unknown escape %s in a quoted value (a backslash escapes only \", ' and \\)", escapeName(e))
+			}
+			r = e
+		}
+		b.WriteRune(r)
+	}
+	return token{}, errorf(start, "unterminated string starting")
+}
+
+func escapeName(r rune) string {
+	if unicode.IsPrint(r) {
+		return `\` + string(r)
+	}
+	return fmt.Sprintf(`\ followed by %U`, r)
 }

@@ -2,12 +2,14 @@ package filter
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 )
 
-// Match reports whether an endpoint, in its JSON form as decoded with
-// json.Decoder.UseNumber, satisfies the filter. It is the reference meaning
-// of the language; the SQL must select exactly the endpoints Match selects.
+// Match reports whether an endpoint, in its JSON form as json.Decoder with
+// UseNumber decodes it (numbers are json.Number), satisfies the filter. It
+// is the reference meaning of the language: the SQL must select exactly the
+// endpoints Match selects.
 func (x *Expr) Match(endpoint map[string]any) bool {
 	for _, c := range x.Conds {
 		if !c.match(endpoint) {
@@ -18,13 +20,19 @@ func (x *Expr) Match(endpoint map[string]any) bool {
 }
 
 func (c Cond) match(e map[string]any) bool {
+	if len(c.Values) == 0 {
+		return false
+	}
 	f := c.Field
 	switch f.Group {
 	case TopLevel:
 		return c.holds(e[f.Key])
-	case Attribute, Property:
-		m, _ := e[map[Group]string{Attribute: "attributes", Property: "properties"}[f.Group]].(map[string]any)
+	case Attribute:
+		m, _ := e["attributes"].(map[string]any)
 		return c.holds(m[f.Key]) // absent is nil: null
+	case Property:
+		m, _ := e["properties"].(map[string]any)
+		return c.holds(m[f.Key])
 	case Address, Transformation:
 		list, _ := e[map[Group]string{Address: "addresses", Transformation: "transformations"}[f.Group]].([]any)
 		for _, item := range list {
@@ -47,68 +55,95 @@ func (c Cond) match(e map[string]any) bool {
 	return false
 }
 
-// holds applies the condition to one value (nil is null).
+// holds applies the condition to one JSON value (nil is null). As in SQL,
+// eq null and ne null test for null; ne and notin with values also hold for
+// null on nullable fields; nothing else holds for null.
 func (c Cond) holds(got any) bool {
 	if got == nil {
-		switch c.Op {
-		case Eq:
-			return c.Values[0].Null
-		case Ne, NotIn:
-			return !c.Values[0].Null // ne and notin match null (§11.6)
+		if c.Values[0].Null {
+			return c.Op == Eq
 		}
+		return c.Field.Nullable && (c.Op == Ne || c.Op == NotIn)
+	}
+	if c.Values[0].Null {
+		return c.Op == Ne
+	}
+	switch c.Op {
+	case Like, ILike:
+		s, ok := got.(string)
+		return ok && likeMatch([]rune(c.Values[0].Str), []rune(s), c.Op == ILike)
+	case In, NotIn:
+		in := false
+		for _, v := range c.Values {
+			cmp, ok := compare(c.Field.Kind, got, v)
+			if !ok {
+				return false
+			}
+			in = in || cmp == 0
+		}
+		return in == (c.Op == In)
+	}
+	cmp, ok := compare(c.Field.Kind, got, c.Values[0])
+	if !ok {
 		return false
 	}
 	switch c.Op {
 	case Eq:
-		return !c.Values[0].Null && compare(c.Field.Kind, got, c.Values[0]) == 0
+		return cmp == 0
 	case Ne:
-		return c.Values[0].Null || compare(c.Field.Kind, got, c.Values[0]) != 0
+		return cmp != 0
 	case Gt:
-		return compare(c.Field.Kind, got, c.Values[0]) > 0
+		return cmp > 0
 	case Ge:
-		return compare(c.Field.Kind, got, c.Values[0]) >= 0
+		return cmp >= 0
 	case Lt:
-		return compare(c.Field.Kind, got, c.Values[0]) < 0
+		return cmp < 0
 	case Le:
-		return compare(c.Field.Kind, got, c.Values[0]) <= 0
-	case In, NotIn:
-		in := false
-		for _, v := range c.Values {
-			in = in || compare(c.Field.Kind, got, v) == 0
-		}
-		return in == (c.Op == In)
-	case Like, ILike:
-		s, _ := got.(string)
-		return likeMatch([]rune(c.Values[0].Str), []rune(s), c.Op == ILike)
+		return cmp <= 0
 	}
 	return false
 }
 
 // compare orders a JSON value against a literal of the field's kind: bytes
-// for text, numbers for integers, false < true.
-func compare(k Kind, got any, v Value) int {
+// for text, numbers for integers, false before true. ok is false when the
+// JSON value is not of that kind.
+func compare(k Kind, got any, v Value) (cmp int, ok bool) {
 	switch k {
 	case Integer:
-		var n int64
-		switch x := got.(type) {
-		case json.Number:
-			n, _ = strconv.ParseInt(x.String(), 10, 64)
-		case float64:
-			n = int64(x)
-		}
-		return cmpInt(n, v.Int)
+		n, ok := asInt(got)
+		return cmpInt(n, v.Int), ok
 	case Boolean:
-		b, _ := got.(bool)
-		return cmpInt(boolInt(b), boolInt(v.Bool))
+		b, ok := got.(bool)
+		return cmpInt(boolInt(b), boolInt(v.Bool)), ok
 	}
-	s, _ := got.(string)
+	s, ok := got.(string)
 	switch {
 	case s < v.Str:
-		return -1
+		return -1, ok
 	case s > v.Str:
-		return 1
+		return 1, ok
 	}
-	return 0
+	return 0, ok
+}
+
+// asInt reads an integral JSON number (json.Number, or float64 when the
+// caller decoded without UseNumber).
+func asInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		n, err := strconv.ParseInt(x.String(), 10, 64)
+		return n, err == nil
+	case float64:
+		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+			return 0, false
+		}
+		return int64(x), true
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	}
+	return 0, false
 }
 
 func cmpInt(a, b int64) int {
@@ -131,7 +166,8 @@ func boolInt(b bool) int64 {
 // likeMatch matches s against a like pattern (% any run, _ one character);
 // fold makes ASCII letters match either case, as ilike does in SQL.
 func likeMatch(p, s []rune, fold bool) bool {
-	// Iterative wildcard matching with backtracking to the last %.
+	// Iterative matching that backtracks to the last %: linear space, and
+	// O(len(p)*len(s)) time at worst.
 	pi, si, star, mark := 0, 0, -1, 0
 	for si < len(s) {
 		switch {
@@ -157,12 +193,12 @@ func likeMatch(p, s []rune, fold bool) bool {
 
 func sameRune(a, b rune, fold bool) bool {
 	if fold {
-		a, b = asciiLower(a), asciiLower(b)
+		a, b = lowerASCII(a), lowerASCII(b)
 	}
 	return a == b
 }
 
-func asciiLower(r rune) rune {
+func lowerASCII(r rune) rune {
 	if r >= 'A' && r <= 'Z' {
 		return r + 'a' - 'A'
 	}

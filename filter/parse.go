@@ -2,20 +2,19 @@ package filter
 
 import (
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 )
 
-// Limits of §7.
+// Limits of §7; past them a filter is refused.
 const (
-	MaxLength     = 4096
+	MaxLength     = 4096 // characters
 	MaxConditions = 50
 	MaxInValues   = 100
 )
 
-// Op is a comparison operator.
+// Op is a comparison operator, in its canonical (lower case) spelling.
 type Op string
 
 const (
@@ -31,9 +30,11 @@ const (
 	NotIn Op = "notin"
 )
 
-var operators = map[string]Op{"eq": Eq, "ne": Ne, "gt": Gt, "ge": Ge, "lt": Lt, "le": Le, "like": Like, "ilike": ILike, "in": In, "notin": NotIn}
+var operators = map[string]Op{"eq": Eq, "ne": Ne, "gt": Gt, "ge": Ge, "lt": Lt, "le": Le,
+	"like": Like, "ilike": ILike, "in": In, "notin": NotIn}
 
-// Value is a checked literal: Null, or a value of the field's kind.
+// Value is a checked literal: null, or a value of its field's kind (Str for
+// text, Int for integers, Bool for booleans).
 type Value struct {
 	Null bool
 	Str  string
@@ -41,7 +42,8 @@ type Value struct {
 	Bool bool
 }
 
-// Cond is one condition: Field Op Values (one value except for in/notin).
+// Cond is one condition: Field Op Values, with one value except for in and
+// notin. Pos is the position of the field name.
 type Cond struct {
 	Field  Field
 	Op     Op
@@ -54,78 +56,109 @@ type Expr struct {
 	Conds []Cond
 }
 
-var (
-	integerRE = regexp.MustCompile(`^-?[0-9]+$`)
-)
+// Parse reads a filter and checks it against the allow-list of fields, their
+// types and the limits. Its errors are *Error values that say what and where.
+func Parse(text string) (*Expr, error) { return parse(text, MaxLength) }
 
-// Parse reads a filter and checks it against the allow-list of fields and
-// their types. Its errors are *Error values that say what and where.
-func Parse(text string) (*Expr, error) {
-	if n := utf8.RuneCountInString(text); n > MaxLength {
-		return nil, &Error{Msg: "the filter is longer than " + strconv.Itoa(MaxLength) + " characters"}
+// parse is Parse with a length limit of maxLength characters.
+func parse(text string, maxLength int) (*Expr, error) {
+	if !utf8.ValidString(text) {
+		return nil, errorf(invalidUTF8At(text), "the filter is not valid UTF-8")
 	}
-	toks, err := lex(text)
-	if err != nil {
+	if utf8.RuneCountInString(text) > maxLength {
+		return nil, &Error{Msg: "the filter is too long (at most " + strconv.Itoa(maxLength) + " characters)"}
+	}
+	p := &parser{lex: lexer{text: text}}
+	if err := p.advance(); err != nil {
 		return nil, err
 	}
-	p := &parser{toks: toks}
+	if p.tok.kind == tokEOF {
+		return nil, errorf(p.tok.pos, "the filter is empty")
+	}
 	x := &Expr{}
+	after := "" // the "and" before the condition, as written
 	for {
-		c, err := p.cond()
+		c, err := p.cond(after)
 		if err != nil {
 			return nil, err
 		}
 		x.Conds = append(x.Conds, c)
-		if len(x.Conds) > MaxConditions {
-			return nil, errorf(c.Pos, "too many conditions (at most %d)", MaxConditions)
-		}
-		t := p.next()
-		if t.kind == tokEOF {
+		t := p.tok
+		switch {
+		case t.kind == tokEOF:
 			return x, nil
-		}
-		if t.kind != tokWord || !strings.EqualFold(t.text, "and") {
-			return nil, errorf(t.pos, "expected \"and\" or the end of the filter, got %q", t.text)
+		case t.kind == tokWord && strings.EqualFold(t.text, "and"):
+			if len(x.Conds) == MaxConditions {
+				return nil, &Error{Msg: "too many conditions (at most " + strconv.Itoa(MaxConditions) + ")"}
+			}
+			after = t.text
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+		case t.kind == tokWord && strings.EqualFold(t.text, "or"):
+			return nil, errorf(t.pos, "%q is not supported: conditions can only be joined with \"and\"", t.text)
+		default:
+			return nil, errorf(t.pos, "unexpected %s after the end of the filter", t.describe())
 		}
 	}
 }
 
+// invalidUTF8At is the character position of the first invalid byte.
+func invalidUTF8At(s string) int {
+	pos := 1
+	for i := 0; i < len(s); pos++ {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return pos
+		}
+		i += n
+	}
+	return pos
+}
+
+// parser reads tokens with one token of lookahead (tok).
 type parser struct {
-	toks []token
-	i    int
+	lex lexer
+	tok token
 }
 
-func (p *parser) next() token {
-	t := p.toks[p.i]
-	if t.kind != tokEOF {
-		p.i++
-	}
-	return t
+func (p *parser) advance() error {
+	t, err := p.lex.next()
+	p.tok = t
+	return err
 }
 
-func (p *parser) peek() token { return p.toks[p.i] }
-
-func (p *parser) cond() (Cond, error) {
-	ft := p.next()
+// cond reads one condition; afterAnd is the "and" before it ("" for the first).
+func (p *parser) cond(afterAnd string) (Cond, error) {
+	ft := p.tok
 	if ft.kind != tokWord {
-		return Cond{}, errorf(ft.pos, "expected a field name, got %s", describe(ft))
+		if afterAnd != "" {
+			return Cond{}, errorf(ft.pos, "expected a field name after %q", afterAnd)
+		}
+		return Cond{}, errorf(ft.pos, "expected a field name, got %s", ft.describe())
 	}
 	field, err := resolveField(ft.text, ft.pos)
 	if err != nil {
 		return Cond{}, err
 	}
-	c := Cond{Field: field, Pos: ft.pos}
-	ot := p.next()
+	if err := p.advance(); err != nil {
+		return Cond{}, err
+	}
+	ot := p.tok
 	if ot.kind != tokWord {
-		return Cond{}, errorf(ot.pos, "expected an operator after %q, got %s", ft.text, describe(ot))
+		return Cond{}, errorf(ot.pos, "expected an operator after %q", ft.text)
 	}
 	op, ok := operators[strings.ToLower(ot.text)]
 	if !ok {
-		return Cond{}, errorf(ot.pos, "unknown operator %q (use eq, ne, gt, ge, lt, le, like, ilike, in or notin)", ot.text)
+		return Cond{}, errorf(ot.pos, "unknown operator %s (use eq, ne, gt, ge, lt, le, like, ilike, in or notin)", quote(ot.text))
 	}
-	c.Op = op
 	if err := checkOperator(field, op, ot.pos); err != nil {
 		return Cond{}, err
 	}
+	if err := p.advance(); err != nil {
+		return Cond{}, err
+	}
+	c := Cond{Field: field, Op: op, Pos: ft.pos}
 	if op != In && op != NotIn {
 		v, err := p.value(field, op, ot.text)
 		if err != nil {
@@ -134,24 +167,31 @@ func (p *parser) cond() (Cond, error) {
 		c.Values = []Value{v}
 		return c, nil
 	}
-	if t := p.next(); t.kind != tokLParen {
-		return Cond{}, errorf(t.pos, "expected \"(\" after %q, got %s", ot.text, describe(t))
+	if p.tok.kind != tokLParen {
+		return Cond{}, errorf(p.tok.pos, "expected \"(\" after %q", ot.text)
 	}
 	for {
-		v, err := p.value(field, op, ot.text)
+		if err := p.advance(); err != nil { // past "(" or ","
+			return Cond{}, err
+		}
+		if len(c.Values) == MaxInValues && (p.tok.kind == tokWord || p.tok.kind == tokString) {
+			return Cond{}, errorf(p.tok.pos, "too many values in the %s list (at most %d)", op, MaxInValues)
+		}
+		after := "("
+		if len(c.Values) > 0 {
+			after = ","
+		}
+		v, err := p.value(field, op, after)
 		if err != nil {
 			return Cond{}, err
 		}
 		c.Values = append(c.Values, v)
-		if len(c.Values) > MaxInValues {
-			return Cond{}, errorf(ot.pos, "too many values in one %s list (at most %d)", op, MaxInValues)
-		}
-		switch t := p.next(); t.kind {
+		switch p.tok.kind {
 		case tokComma:
 		case tokRParen:
-			return c, nil
+			return c, p.advance()
 		default:
-			return Cond{}, errorf(t.pos, "expected \",\" or \")\" in the %s list, got %s", op, describe(t))
+			return Cond{}, errorf(p.tok.pos, "expected \",\" or \")\" in the %s list", op)
 		}
 	}
 }
@@ -160,23 +200,32 @@ func (p *parser) cond() (Cond, error) {
 func checkOperator(f Field, op Op, pos int) error {
 	switch {
 	case (op == Like || op == ILike) && f.Kind != String:
-		return errorf(pos, "%s works on text fields only; %q holds %s", op, f.Name, f.Kind)
+		return errorf(pos, "%s works only on text fields, and %q holds %s", op, f.Name, f.Kind)
 	case f.Kind == Boolean && op != Eq && op != Ne && op != In && op != NotIn:
 		return errorf(pos, "%q is true or false: use eq, ne, in or notin", f.Name)
 	}
 	return nil
 }
 
-// value reads one literal and checks it against the field.
+// value reads the literal at the current token, checks it against the field
+// and moves past it; after names what precedes it, for messages.
 func (p *parser) value(f Field, op Op, after string) (Value, error) {
-	t := p.next()
+	t := p.tok
 	if t.kind != tokWord && t.kind != tokString {
-		return Value{}, errorf(t.pos, "expected a value after %q, got %s", after, describe(t))
+		return Value{}, errorf(t.pos, "expected a value after %q", after)
 	}
+	v, err := checkValue(f, op, t)
+	if err != nil {
+		return Value{}, err
+	}
+	return v, p.advance()
+}
+
+func checkValue(f Field, op Op, t token) (Value, error) {
 	if t.kind == tokWord && strings.EqualFold(t.text, "null") {
 		switch {
 		case op != Eq && op != Ne:
-			return Value{}, errorf(t.pos, "null can only be compared with eq or ne")
+			return Value{}, errorf(t.pos, "null can only be used with eq or ne")
 		case !f.Nullable:
 			return Value{}, errorf(t.pos, "%q is never null", f.Name)
 		}
@@ -184,47 +233,69 @@ func (p *parser) value(f Field, op Op, after string) (Value, error) {
 	}
 	switch f.Kind {
 	case Integer:
-		if t.kind != tokWord || !integerRE.MatchString(t.text) {
-			return Value{}, errorf(t.pos, "%q needs an integer, got %q", f.Name, t.text)
+		if !isInteger(t.text) {
+			return Value{}, errorf(t.pos, "%q needs an integer, got %s", f.Name, quote(t.text))
 		}
 		n, err := strconv.ParseInt(t.text, 10, 64)
 		if err != nil {
-			return Value{}, errorf(t.pos, "%q needs an integer, got %q (out of range)", f.Name, t.text)
+			return Value{}, errorf(t.pos, "%q needs an integer, got %s (out of range)", f.Name, quote(t.text))
 		}
 		return Value{Int: n}, nil
 	case Boolean:
-		if t.kind == tokWord && (strings.EqualFold(t.text, "true") || strings.EqualFold(t.text, "false")) {
-			return Value{Bool: strings.EqualFold(t.text, "true")}, nil
+		switch {
+		case strings.EqualFold(t.text, "true"):
+			return Value{Bool: true}, nil
+		case strings.EqualFold(t.text, "false"):
+			return Value{Bool: false}, nil
 		}
-		return Value{}, errorf(t.pos, "%q needs true or false, got %q", f.Name, t.text)
+		return Value{}, errorf(t.pos, "%q needs true or false, got %s", f.Name, quote(t.text))
 	}
 	s := t.text
 	if f.Group == Address && f.Key == "ip" && (op == Eq || op == Ne || op == In || op == NotIn) {
-		s = canonicalHost(s) // addresses are stored canonical (§2)
+		s = canonicalHost(s)
 	}
 	return Value{Str: s}, nil
 }
 
-// canonicalHost writes an IP address as it is stored (IPv6 compressed,
-// lower case) and a host name in lower case.
+// isInteger reports whether s is a decimal integer with an optional sign.
+func isInteger(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// canonicalHost writes an address as it is stored (§2, switchboard's
+// CanonicalHost): an IP address as net/netip writes it, a host name in lower
+// case without its trailing dot. Text that is neither is kept as written: no
+// stored address equals it. Idempotent, so that String reparses the same.
 func canonicalHost(s string) string {
-	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return s
+		}
 		return a.String()
 	}
-	return strings.ToLower(s)
-}
-
-func describe(t token) string {
-	switch t.kind {
-	case tokEOF:
-		return "the end of the filter"
-	case tokString:
-		return "a quoted value"
+	h := strings.TrimSuffix(asciiLower(s), ".")
+	if h == "" || len(h) > 253 {
+		return s
 	}
-	return strconv.Quote(t.text)
+	labels := strings.Split(h, ".")
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			return s
+		}
+	}
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return s // a mistyped IPv4 address (999.1.1.1), never a host name
+	}
+	return h
 }
 
-// String writes the filter in a canonical form that parses to the same tree.
+// String writes the filter in a canonical form that parses to the same tree:
+// lower-case operators, strings always double-quoted, single spaces. It can
+// be longer than the text it was parsed from (spacing, IPv4-mapped IPv6
+// addresses), so near MaxLength only the length limit may refuse it.
 func (x *Expr) String() string {
 	parts := make([]string, len(x.Conds))
 	for i, c := range x.Conds {
@@ -241,7 +312,7 @@ func (c Cond) String() string {
 	if c.Op == In || c.Op == NotIn {
 		return c.Field.Name + " " + string(c.Op) + " (" + strings.Join(vals, ", ") + ")"
 	}
-	return c.Field.Name + " " + string(c.Op) + " " + vals[0]
+	return c.Field.Name + " " + string(c.Op) + " " + strings.Join(vals, ", ")
 }
 
 func (v Value) literal(k Kind) string {

@@ -1,8 +1,6 @@
 package filter
 
-import (
-	"strings"
-)
+import "strings"
 
 // Dialect is the SQL flavour to compile to.
 type Dialect int
@@ -13,165 +11,241 @@ const (
 )
 
 // SQL compiles the filter to a boolean condition over the endpoints table
-// aliased "e" (schema: sqlstore/migrations). Every value is a "?" parameter
-// in args; field names come from the allow-list, so no client text is ever
-// part of the SQL.
+// aliased "e" (schema: sqlstore/migrations), with "?" placeholders and their
+// arguments in order. Every value, JSON path and key is an argument; the
+// text holds only names from the allow-list, so no client text reaches it.
+// Arguments are int64 for integers, bool (PostgreSQL) or int64 0/1 (SQLite)
+// for booleans, string otherwise.
 func (x *Expr) SQL(d Dialect) (cond string, args []any) {
-	c := compiler{d: d}
-	parts := make([]string, len(x.Conds))
-	for i, cd := range x.Conds {
-		parts[i] = c.cond(cd)
+	if len(x.Conds) == 0 {
+		return "1 = 1", nil
 	}
-	return strings.Join(parts, " AND "), c.args
+	b := &builder{d: d}
+	parts := make([]string, len(x.Conds))
+	for i, c := range x.Conds {
+		parts[i] = b.cond(c)
+	}
+	return strings.Join(parts, " AND "), b.args
 }
 
-type compiler struct {
+// builder collects the arguments in the order their "?" appear; every
+// method writes its own placeholders before it returns, left to right.
+type builder struct {
 	d    Dialect
 	args []any
 }
 
-func (c *compiler) arg(v any) string {
-	c.args = append(c.args, v)
+func (b *builder) arg(v any) string {
+	b.args = append(b.args, v)
 	return "?"
 }
 
-// text marks a text expression as compared by bytes on PostgreSQL, whose
-// JSON operators return text in the database's default collation.
-func (c *compiler) text(expr string) string {
-	if c.d == Postgres {
+// text marks a text expression computed from JSON as compared by bytes on
+// PostgreSQL, where it would otherwise take the database's collation (the
+// columns are COLLATE "C" already).
+func (b *builder) text(expr string) string {
+	if b.d == Postgres {
 		return "(" + expr + ") COLLATE \"C\""
 	}
 	return expr
 }
 
-func (c *compiler) cond(cd Cond) string {
-	f := cd.Field
+const never = "1 = 0" // for an Expr that Parse could not have made
+
+func (b *builder) cond(c Cond) string {
+	if len(c.Values) == 0 {
+		return never
+	}
+	f := c.Field
 	switch f.Group {
 	case TopLevel:
-		return c.scalar("e."+f.Key, cd)
+		return b.scalar("e."+f.Key, c)
 	case Property:
-		if f.Key == "login" {
-			return c.scalar("e.login", cd) // the unique column mirrors properties.login
+		if f.Key == "login" && b.loginColumn(c) {
+			// The unique column holds properties.login, NULL when it is
+			// null or "": exact for eq and in with non-empty values.
+			return b.scalar("e.login", c)
 		}
-		if c.d == Postgres {
-			return c.scalar(c.text("e.properties::jsonb ->> CAST("+c.arg(f.Key)+" AS text)"), cd)
-		}
-		return c.scalar("json_extract(e.properties, "+c.arg(`$."`+f.Key+`"`)+")", cd)
-	case Address:
-		// Some address satisfies the condition (§11.6).
-		return "e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE " + c.scalar("a."+f.Key, cd) + ")"
+		return b.scalar(b.jsonKey("e.properties", f.Key), c)
 	case Attribute:
-		// An absent attribute is null: eq null, ne and notin hold for the
-		// endpoints that have no row with a matching value.
-		key := "a.key = " + c.arg(f.Key)
-		switch {
-		case len(cd.Values) == 1 && cd.Values[0].Null && cd.Op == Eq:
-			return "e.id NOT IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE " + key + ")"
-		case len(cd.Values) == 1 && cd.Values[0].Null:
-			return "e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE " + key + ")"
-		case cd.Op == Ne || cd.Op == NotIn:
-			positive := cd
-			positive.Op = map[Op]Op{Ne: Eq, NotIn: In}[cd.Op]
-			return "e.id NOT IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE " + key + " AND " + c.scalar("a.value", positive) + ")"
+		return b.attribute(c)
+	case Address:
+		if f.Key == "ip" {
+			// Uncorrelated, so that the planner can start from the index
+			// on (ip, endpoint_id).
+			return "e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE " + b.scalar("a.ip", c) + ")"
 		}
-		return "e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE " + key + " AND " + c.scalar("a.value", cd) + ")"
+		// Correlated: the primary key (endpoint_id, position) bounds the
+		// work by the endpoints the outer query looks at.
+		return "EXISTS (SELECT 1 FROM endpoint_addresses a WHERE a.endpoint_id = e.id AND " + b.scalar("a."+f.Key, c) + ")"
 	case Transformation:
-		if c.d == Postgres {
-			return "EXISTS (SELECT 1 FROM jsonb_array_elements(e.transformations::jsonb) t WHERE " + c.scalar(c.text("t.value ->> '"+f.Key+"'"), cd) + ")"
+		if b.d == Postgres {
+			return "EXISTS (SELECT 1 FROM jsonb_array_elements(e.transformations::jsonb) t WHERE " + b.scalar(b.jsonKey("t.value", f.Key), c) + ")"
 		}
-		return "EXISTS (SELECT 1 FROM json_each(e.transformations) t WHERE " + c.scalar("json_extract(t.value, '$."+f.Key+"')", cd) + ")"
+		return "EXISTS (SELECT 1 FROM json_each(e.transformations) t WHERE " + b.scalar(b.jsonKey("t.value", f.Key), c) + ")"
 	case TransformOperand:
-		if c.d == Postgres {
-			return "EXISTS (SELECT 1 FROM jsonb_array_elements(e.transformations::jsonb) t, jsonb_array_elements_text(t.value -> 'operands') o WHERE " +
-				c.scalar(c.text("o.value"), cd) + ")"
+		if b.d == Postgres {
+			from := "jsonb_array_elements(e.transformations::jsonb) t, jsonb_array_elements_text(t.value -> CAST(" + b.arg("operands") + " AS text)) o"
+			return "EXISTS (SELECT 1 FROM " + from + " WHERE " + b.scalar(b.text("o.value"), c) + ")"
 		}
-		return "EXISTS (SELECT 1 FROM json_each(e.transformations) t, json_each(t.value, '$.operands') o WHERE " + c.scalar("o.value", cd) + ")"
+		from := "json_each(e.transformations) t, json_each(t.value, " + b.arg("$.operands") + ") o"
+		return "EXISTS (SELECT 1 FROM " + from + " WHERE " + b.scalar("o.value", c) + ")"
 	}
-	panic("filter: unknown field group") // resolveField only makes the groups above
+	return never
 }
 
-// scalar compiles a condition on one SQL expression.
-func (c *compiler) scalar(expr string, cd Cond) string {
-	f := cd.Field
-	v := cd.Values
+// jsonKey is the text of key in the JSON object doc, SQL NULL when the key
+// is absent or null. The key is bound, never written into the SQL.
+func (b *builder) jsonKey(doc, key string) string {
+	if b.d == Postgres {
+		return b.text(doc + "::jsonb ->> CAST(" + b.arg(key) + " AS text)")
+	}
+	return "json_extract(" + doc + ", " + b.arg(`$."`+key+`"`) + ")"
+}
+
+// loginColumn reports whether a properties.login condition can use e.login.
+func (b *builder) loginColumn(c Cond) bool {
+	if c.Op != Eq && c.Op != In {
+		return false
+	}
+	for _, v := range c.Values {
+		if v.Null || v.Str == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// attribute compiles attributes.<key>, whose rows live in
+// endpoint_attributes; an absent key is null, so eq null, ne and notin hold
+// for the endpoints without a row that says otherwise.
+func (b *builder) attribute(c Cond) string {
+	const rows = "FROM endpoint_attributes a WHERE a.endpoint_id = e.id AND a.key = "
+	v := c.Values[0]
+	switch {
+	case c.Op == Eq && v.Null:
+		return "NOT EXISTS (SELECT 1 " + rows + b.arg(c.Field.Key) + ")"
+	case c.Op == Ne && v.Null:
+		return "EXISTS (SELECT 1 " + rows + b.arg(c.Field.Key) + ")"
+	case c.Op == Ne || c.Op == NotIn:
+		// NOT EXISTS rather than NOT IN: PostgreSQL plans it as an anti-join.
+		positive := c
+		positive.Op = map[Op]Op{Ne: Eq, NotIn: In}[c.Op]
+		positive.Field.Nullable = false // a.value is NOT NULL
+		key := b.arg(c.Field.Key)
+		return "NOT EXISTS (SELECT 1 " + rows + key + " AND " + b.scalar("a.value", positive) + ")"
+	}
+	c.Field.Nullable = false
+	key := b.arg(c.Field.Key)
+	// Uncorrelated, so that the index on (key, value, endpoint_id) can serve it.
+	return "e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE a.key = " + key + " AND " + b.scalar("a.value", c) + ")"
+}
+
+// scalar compiles a condition on one SQL expression, written once (it may
+// hold placeholders of its own, which precede the values').
+func (b *builder) scalar(expr string, c Cond) string {
+	v := c.Values
 	orNull := func(s string) string {
-		if f.Nullable { // ne and notin also match null (§11.6); expr is written once
+		if c.Field.Nullable { // ne and notin also match null (§11.6)
 			return "COALESCE(" + s + ", TRUE)"
 		}
 		return s
 	}
-	switch cd.Op {
+	switch c.Op {
 	case Eq:
 		if v[0].Null {
 			return expr + " IS NULL"
 		}
-		return expr + " = " + c.value(f, v[0])
+		return expr + " = " + b.value(c.Field, v[0])
 	case Ne:
 		if v[0].Null {
 			return expr + " IS NOT NULL"
 		}
-		return orNull(expr + " <> " + c.value(f, v[0]))
-	case Gt, Ge, Lt, Le:
-		sym := map[Op]string{Gt: " > ", Ge: " >= ", Lt: " < ", Le: " <= "}[cd.Op]
-		return expr + sym + c.value(f, v[0])
+		return orNull(expr + " <> " + b.value(c.Field, v[0]))
+	case Gt:
+		return expr + " > " + b.value(c.Field, v[0])
+	case Ge:
+		return expr + " >= " + b.value(c.Field, v[0])
+	case Lt:
+		return expr + " < " + b.value(c.Field, v[0])
+	case Le:
+		return expr + " <= " + b.value(c.Field, v[0])
 	case In, NotIn:
 		list := make([]string, len(v))
 		for i, val := range v {
-			list[i] = c.value(f, val)
+			list[i] = b.value(c.Field, val)
 		}
-		in := expr + " IN (" + strings.Join(list, ", ") + ")"
-		if cd.Op == NotIn {
-			return orNull("NOT " + in)
+		if c.Op == NotIn {
+			return orNull(expr + " NOT IN (" + strings.Join(list, ", ") + ")")
 		}
-		return in
+		return expr + " IN (" + strings.Join(list, ", ") + ")"
 	case Like:
-		if c.d == Postgres {
-			return expr + " LIKE " + c.arg(v[0].Str) + " ESCAPE ''"
+		if b.d == Postgres {
+			return expr + " LIKE " + b.arg(v[0].Str) + " ESCAPE ''"
 		}
-		return expr + " GLOB " + c.arg(likeToGlob(v[0].Str)) // SQLite's LIKE ignores case
+		// SQLite's LIKE ignores ASCII case; GLOB does not.
+		return expr + " GLOB " + b.arg(likeToGlob(v[0].Str))
 	case ILike:
-		// Case-insensitive for ASCII letters on both databases (SQLite's LIKE;
-		// lower() under the byte collation on PostgreSQL).
-		if c.d == Postgres {
-			return "lower(" + expr + ") LIKE lower(CAST(" + c.arg(v[0].Str) + " AS text) COLLATE \"C\") ESCAPE ''"
+		if b.d == Postgres {
+			// Under COLLATE "C", ILIKE folds ASCII letters only, as Match does.
+			return expr + " ILIKE " + b.arg(v[0].Str) + " ESCAPE ''"
 		}
-		return expr + " LIKE " + c.arg(v[0].Str)
+		// SQLite's lower() folds ASCII letters only; the pattern is folded
+		// the same way here.
+		return "lower(" + expr + ") GLOB " + b.arg(likeToGlob(asciiLower(v[0].Str)))
 	}
-	panic("filter: unknown operator")
+	return never
 }
 
 // value binds a literal as the Go type the column holds.
-func (c *compiler) value(f Field, v Value) string {
+func (b *builder) value(f Field, v Value) string {
 	switch f.Kind {
 	case Integer:
-		return c.arg(v.Int)
-	case Boolean:
-		if c.d == SQLite {
-			if v.Bool {
-				return c.arg(int64(1))
-			}
-			return c.arg(int64(0))
+		if b.d == Postgres {
+			// The columns are INTEGER; a bigint parameter lets any int64
+			// compare (the driver refuses to send 2^31 as an INTEGER), and
+			// integer = bigint still uses an index.
+			return "CAST(" + b.arg(v.Int) + " AS bigint)"
 		}
-		return c.arg(v.Bool)
+		return b.arg(v.Int)
+	case Boolean:
+		if b.d == Postgres {
+			return b.arg(v.Bool)
+		}
+		if v.Bool {
+			return b.arg(int64(1))
+		}
+		return b.arg(int64(0))
 	}
-	return c.arg(v.Str)
+	return b.arg(v.Str)
 }
 
 // likeToGlob turns a like pattern (% any run, _ one character) into a GLOB
 // pattern, making GLOB's own wildcards literal.
 func likeToGlob(p string) string {
-	var b strings.Builder
+	var s strings.Builder
 	for _, r := range p {
 		switch r {
 		case '%':
-			b.WriteByte('*')
+			s.WriteByte('*')
 		case '_':
-			b.WriteByte('?')
+			s.WriteByte('?')
 		case '*', '?', '[':
-			b.WriteString("[" + string(r) + "]")
+			s.WriteString("[" + string(r) + "]")
 		default:
-			b.WriteRune(r)
+			s.WriteRune(r)
 		}
 	}
-	return b.String()
+	return s.String()
+}
+
+// asciiLower lowers ASCII letters only, as SQLite's lower() does.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
