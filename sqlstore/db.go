@@ -38,6 +38,9 @@ type DB struct {
 	// committer batches SQLite's write transactions (group commit); nil
 	// on PostgreSQL, where every transaction commits on its own connection.
 	committer *committer
+	// reads and writes are the hot queries prepared on each pool
+	// (statements.go).
+	reads, writes statements
 }
 
 // Options tune Open.
@@ -62,6 +65,13 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("preparing statements: %w", err)
+	}
+	if db.committer != nil {
+		db.committer.stmts = db.writes
 	}
 	return db, nil
 }
@@ -167,6 +177,8 @@ func (db *DB) Close() error {
 	if db.committer != nil {
 		db.committer.close()
 	}
+	db.reads.close()
+	db.writes.close()
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	sb "switchboard"
 )
@@ -81,9 +82,7 @@ func (db *DB) insertEndpoint(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) er
 	if err != nil {
 		return err
 	}
-	err = tx.QueryRowContext(ctx, db.q(`INSERT INTO endpoints (endpoint_sid, partner_sid, type, name, capacity, cps_limit, auth_required,
-		out_sip_username, out_sip_password, voip_token, login, addresses, attributes, properties, transformations)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+	err = db.queryRow(ctx, tx, insertEndpointRow,
 		e.EndpointSID, e.PartnerSID, e.Type, e.Name, e.Capacity, toNullInt(e.CPSLimit), e.AuthRequired,
 		toNull(e.OutSIPUsername), toNull(e.OutSIPPassword), toNull(e.VoIPToken), nullString(e.Properties.Login()),
 		addresses, attributes, properties, transformations).Scan(&e.ID)
@@ -97,21 +96,39 @@ func (db *DB) insertEndpoint(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) er
 }
 
 // writeSearchRows writes the rows that repeat an endpoint's nested data for
-// filters, and its claims under the duplicate-IP rule; the unique key of
-// ip_claims makes the database refuse a second claim on one (ip, port).
+// filters, and its claims under the duplicate-IP rule.
 func (db *DB) writeSearchRows(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
+	if err := db.writeAddresses(ctx, tx, e); err != nil {
+		return err
+	}
+	if err := db.writeAttributes(ctx, tx, e); err != nil {
+		return err
+	}
+	return db.writeClaims(ctx, tx, e)
+}
+
+func (db *DB) writeAddresses(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
 	for i, a := range e.Addresses {
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO endpoint_addresses (endpoint_id, position, direction, dst_port, ip, location_sid, port, priority, sip_username, srtp, transport)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		if _, err := db.exec(ctx, tx, insertAddressRow,
 			e.ID, i, a.Direction, a.DstPort, a.IP, toNull(a.LocationSID), a.Port, a.Priority, toNull(a.SIPUsername), a.SRTP, a.Transport); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+func (db *DB) writeAttributes(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
 	for k, v := range e.Attributes {
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO endpoint_attributes (endpoint_id, key, value) VALUES (?, ?, ?)`), e.ID, k, v); err != nil {
+		if _, err := db.exec(ctx, tx, insertAttributeRow, e.ID, k, v); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// writeClaims writes the endpoint's claims; the unique key of ip_claims
+// makes the database refuse a second claim on one (ip, port).
+func (db *DB) writeClaims(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
 	for _, c := range e.SIPClaims() {
 		if e.Type == sb.TypeSystemGateway {
 			// The gateways share their claims; a partner endpoint already
@@ -121,7 +138,7 @@ func (db *DB) writeSearchRows(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) e
 			}
 			continue
 		}
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO ip_claims (ip, port, endpoint_id) VALUES (?, ?, ?)`), c.IP, c.Port, e.ID)
+		_, err := db.exec(ctx, tx, insertClaimRow, c.IP, c.Port, e.ID)
 		if table, unique := db.dialect.uniqueViolation(err); unique && table == "ip_claims" {
 			return sb.ErrDuplicateIP
 		}
@@ -133,8 +150,8 @@ func (db *DB) writeSearchRows(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) e
 }
 
 func (db *DB) deleteSearchRows(ctx context.Context, tx *sql.Tx, id int64) error {
-	for _, table := range []string{"endpoint_addresses", "endpoint_attributes", "ip_claims"} {
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM `+table+` WHERE endpoint_id = ?`), id); err != nil {
+	for _, query := range []string{deleteAddressRows, deleteAttributeRows, deleteClaimRows} {
+		if _, err := db.exec(ctx, tx, query, id); err != nil {
 			return err
 		}
 	}
@@ -144,8 +161,7 @@ func (db *DB) deleteSearchRows(ctx context.Context, tx *sql.Tx, id int64) error 
 func (db *DB) Endpoint(ctx context.Context, partnerSID, endpointSID string) (*sb.Endpoint, error) {
 	var e *sb.Endpoint
 	err := db.readRetrying(ctx, func() (err error) {
-		e, err = scanEndpoint(db.read.QueryRowContext(ctx, db.q(`SELECT `+endpointColumns+` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`),
-			partnerSID, endpointSID))
+		e, err = scanEndpoint(db.readRow(ctx, selectEndpoint, partnerSID, endpointSID))
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -155,8 +171,7 @@ func (db *DB) Endpoint(ctx context.Context, partnerSID, endpointSID string) (*sb
 }
 
 func (db *DB) lockedEndpoint(ctx context.Context, tx *sql.Tx, partnerSID, endpointSID string) (*sb.Endpoint, error) {
-	e, err := scanEndpoint(tx.QueryRowContext(ctx, db.q(`SELECT `+endpointColumns+` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`+db.dialect.forUpdate()),
-		partnerSID, endpointSID))
+	e, err := scanEndpoint(db.queryRow(ctx, tx, db.lockedQuery(), partnerSID, endpointSID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, sb.NotFound(endpointSID)
 	}
@@ -174,20 +189,7 @@ func (db *DB) UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string
 			return err
 		}
 		next.ID = cur.ID
-		addresses, attributes, properties, transformations, err := documents(next)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE endpoints SET name = ?, capacity = ?, auth_required = ?, out_sip_username = ?, out_sip_password = ?,
-			addresses = ?, attributes = ?, properties = ?, transformations = ? WHERE id = ?`),
-			next.Name, next.Capacity, next.AuthRequired, toNull(next.OutSIPUsername), toNull(next.OutSIPPassword),
-			addresses, attributes, properties, transformations, cur.ID); err != nil {
-			return err
-		}
-		if err := db.deleteSearchRows(ctx, tx, cur.ID); err != nil {
-			return err
-		}
-		return db.writeSearchRows(ctx, tx, next)
+		return db.rewrite(ctx, tx, cur, next)
 	})
 	if err != nil {
 		return nil, err
@@ -207,9 +209,50 @@ func (db *DB) DeleteEndpoint(ctx context.Context, partnerSID, endpointSID string
 		if err := db.deleteSearchRows(ctx, tx, cur.ID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM endpoints WHERE id = ?`), cur.ID)
+		_, err = db.exec(ctx, tx, deleteEndpointRow, cur.ID)
 		return err
 	})
+}
+
+// rewrite stores next over cur: the row, and of the side-table rows only
+// those whose data changed (a PATCH of the name writes one row).
+func (db *DB) rewrite(ctx context.Context, tx *sql.Tx, cur, next *sb.Endpoint) error {
+	addresses, attributes, properties, transformations, err := documents(next)
+	if err != nil {
+		return err
+	}
+	curAddresses, curAttributes, _, _, err := documents(cur)
+	if err != nil {
+		return err
+	}
+	if _, err := db.exec(ctx, tx, updateEndpointRow,
+		next.Name, next.Capacity, next.AuthRequired, toNull(next.OutSIPUsername), toNull(next.OutSIPPassword),
+		addresses, attributes, properties, transformations, cur.ID); err != nil {
+		return err
+	}
+	type sideRows struct {
+		changed bool
+		clear   string
+		write   func(context.Context, *sql.Tx, *sb.Endpoint) error
+	}
+	for _, side := range []sideRows{
+		{addresses != curAddresses, deleteAddressRows, db.writeAddresses},
+		{attributes != curAttributes, deleteAttributeRows, db.writeAttributes},
+		// Claims follow addresses and auth_required; they are released
+		// before they are taken again, so keeping one is no conflict.
+		{!slices.Equal(cur.SIPClaims(), next.SIPClaims()), deleteClaimRows, db.writeClaims},
+	} {
+		if !side.changed {
+			continue
+		}
+		if _, err := db.exec(ctx, tx, side.clear, cur.ID); err != nil {
+			return err
+		}
+		if err := side.write(ctx, tx, next); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // systemGateways reads the configured gateway addresses.

@@ -16,9 +16,10 @@ const maxBatch = 128
 // its own savepoint, and commits them with one sync. A transaction that
 // fails is rolled back to its savepoint alone; its batch-mates commit.
 type committer struct {
-	db   *sql.DB
-	jobs chan *writeJob
-	done chan struct{}
+	db    *sql.DB
+	stmts statements // the savepoint statements, prepared (set by Open)
+	jobs  chan *writeJob
+	done  chan struct{}
 }
 
 type writeJob struct {
@@ -79,17 +80,17 @@ func (c *committer) commit(batch []*writeJob) {
 			return err
 		}
 		for i, j := range batch {
-			if _, err := tx.Exec(`SAVEPOINT write`); err != nil {
+			if err := c.exec(tx, beginSavepoint); err != nil {
 				tx.Rollback()
 				return err
 			}
 			if results[i] = j.fn(tx); results[i] != nil {
-				if _, err := tx.Exec(`ROLLBACK TO write`); err != nil {
+				if err := c.exec(tx, rollbackSavepoint); err != nil {
 					tx.Rollback()
 					return err
 				}
 			}
-			if _, err := tx.Exec(`RELEASE write`); err != nil {
+			if err := c.exec(tx, releaseSavepoint); err != nil {
 				tx.Rollback()
 				return err
 			}
@@ -102,4 +103,14 @@ func (c *committer) commit(batch []*writeJob) {
 		}
 		j.err <- results[i]
 	}
+}
+
+func (c *committer) exec(tx *sql.Tx, query string) error {
+	var err error
+	if st := c.stmts[query]; st != nil {
+		_, err = tx.Stmt(st).Exec()
+	} else {
+		_, err = tx.Exec(query)
+	}
+	return err
 }

@@ -174,8 +174,7 @@ func (db *DB) TokenCaller(ctx context.Context, tokenHash string) (sb.Caller, err
 	var c sb.Caller
 	var scopes string
 	err := db.readRetrying(ctx, func() error {
-		return db.read.QueryRowContext(ctx, db.q(`SELECT t.partner_sid, p.name, t.scopes FROM tokens t JOIN partners p ON p.partner_sid = t.partner_sid
-			WHERE t.token_hash = ? AND t.revoked_at IS NULL`), tokenHash).Scan(&c.PartnerSID, &c.PartnerName, &scopes)
+		return db.readRow(ctx, selectTokenCaller, tokenHash).Scan(&c.PartnerSID, &c.PartnerName, &scopes)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, sb.ErrNoCredential

@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.base, "url", "http://127.0.0.1:8080", "base `URL` of the Switchboard server under test")
 	fs.StringVar(&o.token, "token", os.Getenv("SWITCHBOARD_BENCH_TOKEN"), "API `token` with endpoints.manage [$SWITCHBOARD_BENCH_TOKEN]")
-	fs.IntVar(&o.seed, "seed", 10000, "`endpoints` to create through the API before the scenarios")
+	fs.IntVar(&o.seed, "seed", 10000, "`endpoints` to create through the API before the scenarios; 0 uses the endpoints the token's partner already has")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent `clients`")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
 	fs.StringVar(&o.scenarios, "scenarios", "get,create,patch,list,first_page,deep_page,mixed", "comma-separated `scenarios` to run")
@@ -53,7 +53,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2, DisableCompression: true}, Timeout: 30 * time.Second}
 	b := &bench{o: o, client: client}
-	if err := b.seedEndpoints(ctx, stderr); err != nil {
+	seed := b.seedEndpoints
+	if o.seed == 0 {
+		seed = b.loadEndpoints
+	}
+	if err := seed(ctx, stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%-12s %10s %9s %9s %9s %8s %8s | %12s %8s\n", "scenario", "req/s", "p50", "p99", "p99.9", "4xx/5xx", "rss", "ceiling req/s", "ratio")
@@ -222,6 +226,44 @@ func (b *bench) seedEndpoints(ctx context.Context, stderr io.Writer) error {
 		return errors.New("nothing seeded")
 	}
 	return ctx.Err()
+}
+
+// loadEndpoints pages through the partner's endpoints instead of seeding,
+// so that a data set seeded once serves many runs.
+func (b *bench) loadEndpoints(ctx context.Context, stderr io.Writer) error {
+	path := "/core/v2/endpoints?limit=1000"
+	for {
+		status, resp, err := b.send(ctx, b.o.base, request{"GET", path, ""})
+		if err != nil || status != 200 {
+			return fmt.Errorf("listing: status %d %s %v", status, trim(resp), err)
+		}
+		var page struct {
+			Items []struct {
+				SID  string `json:"endpoint_sid"`
+				Name string `json:"name"`
+				Type string `json:"type"`
+			} `json:"items"`
+			HasMore bool `json:"has_more"`
+		}
+		if err := json.Unmarshal(resp, &page); err != nil {
+			return err
+		}
+		for _, e := range page.Items {
+			if e.Type != "system_gateway" { // read-only: patching it is a 403
+				b.sids, b.names = append(b.sids, e.SID), append(b.names, e.Name)
+			}
+		}
+		fmt.Fprintf(stderr, "\rloaded %d endpoints   ", len(b.sids))
+		if !page.HasMore || len(page.Items) == 0 {
+			break
+		}
+		path = "/core/v2/endpoints?limit=1000&after=" + page.Items[len(page.Items)-1].SID
+	}
+	fmt.Fprintln(stderr)
+	if len(b.sids) == 0 {
+		return errors.New("the partner has no endpoints: seed some with --seed N")
+	}
+	return nil
 }
 
 func trim(b []byte) string { return string(b[:min(len(b), 200)]) }

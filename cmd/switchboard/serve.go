@@ -89,11 +89,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	rateLimit := fs.Float64("rate-limit", envFloat(getenv, "SWITCHBOARD_RATE_LIMIT"), "requests per `second` each API credential may make; 0 turns the limit off [$SWITCHBOARD_RATE_LIMIT]")
 	rateBurst := fs.Int("rate-burst", int(envFloat(getenv, "SWITCHBOARD_RATE_BURST")), "`requests` a credential may make at once above its rate (default: the rate, rounded up) [$SWITCHBOARD_RATE_BURST]")
+	debugAddr := fs.String("debug-addr", getenv("SWITCHBOARD_DEBUG_ADDR"), "`host:port` to serve Go's profiler (/debug/pprof/) on, apart from the API; off when empty [$SWITCHBOARD_DEBUG_ADDR]")
 	fs.Var(&gateways, "system-gateway", "system gateway `IP[:PORT]`, repeatable: every partner gets a read-only system_gateway endpoint [$SWITCHBOARD_SYSTEM_GATEWAYS, comma-separated]")
 	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
 	logger := newLogger(stderr)
+	if *debugAddr != "" {
+		stop, err := serveDebug(*debugAddr, logger)
+		if err != nil {
+			return fmt.Errorf("debug listener: %w", err)
+		}
+		defer stop()
+	}
 
 	// The database is opened before listening, so that a healthy server is a
 	// ready one; only when it cannot be reached (PostgreSQL starting later)

@@ -1,0 +1,106 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+)
+
+// The queries of the hot paths are prepared once, when the database opens:
+// under a load of GET by SID, SQLite's parser and planner took a fifth of
+// the server's CPU when every query was prepared anew (BENCHMARKS.md).
+// database/sql keeps a prepared statement per connection and prepares it on
+// a connection's first use; a transaction reuses its connection's
+// (Tx.StmtContext). They are prepared at open rather than on first use
+// because preparing through a pool from inside a transaction would wait for
+// a second connection, and SQLite's writer has only one.
+const (
+	selectEndpoint      = `SELECT ` + endpointColumns + ` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`
+	selectTokenCaller   = `SELECT t.partner_sid, p.name, t.scopes FROM tokens t JOIN partners p ON p.partner_sid = t.partner_sid WHERE t.token_hash = ? AND t.revoked_at IS NULL`
+	insertEndpointRow   = `INSERT INTO endpoints (endpoint_sid, partner_sid, type, name, capacity, cps_limit, auth_required, out_sip_username, out_sip_password, voip_token, login, addresses, attributes, properties, transformations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	insertAddressRow    = `INSERT INTO endpoint_addresses (endpoint_id, position, direction, dst_port, ip, location_sid, port, priority, sip_username, srtp, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertAttributeRow  = `INSERT INTO endpoint_attributes (endpoint_id, key, value) VALUES (?, ?, ?)`
+	insertClaimRow      = `INSERT INTO ip_claims (ip, port, endpoint_id) VALUES (?, ?, ?)`
+	updateEndpointRow   = `UPDATE endpoints SET name = ?, capacity = ?, auth_required = ?, out_sip_username = ?, out_sip_password = ?, addresses = ?, attributes = ?, properties = ?, transformations = ? WHERE id = ?`
+	deleteAddressRows   = `DELETE FROM endpoint_addresses WHERE endpoint_id = ?`
+	deleteAttributeRows = `DELETE FROM endpoint_attributes WHERE endpoint_id = ?`
+	deleteClaimRows     = `DELETE FROM ip_claims WHERE endpoint_id = ?`
+	deleteEndpointRow   = `DELETE FROM endpoints WHERE id = ?`
+	beginSavepoint      = `SAVEPOINT write`
+	rollbackSavepoint   = `ROLLBACK TO write`
+	releaseSavepoint    = `RELEASE write`
+)
+
+// statements maps a query's text, as the code writes it, to its prepared
+// statement on one pool.
+type statements map[string]*sql.Stmt
+
+func prepareAll(ctx context.Context, pool *sql.DB, rebind func(string) string, queries ...string) (statements, error) {
+	out := statements{}
+	for _, q := range queries {
+		st, err := pool.PrepareContext(ctx, rebind(q))
+		if err != nil {
+			out.close()
+			return nil, err
+		}
+		out[q] = st
+	}
+	return out, nil
+}
+
+func (s statements) close() {
+	for _, st := range s {
+		st.Close()
+	}
+}
+
+// prepare readies the hot queries on both pools.
+func (db *DB) prepare(ctx context.Context) error {
+	var err error
+	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint, selectTokenCaller)
+	if err != nil {
+		return err
+	}
+	writes := []string{insertEndpointRow, insertAddressRow, insertAttributeRow, insertClaimRow, updateEndpointRow,
+		deleteAddressRows, deleteAttributeRows, deleteClaimRows, deleteEndpointRow, db.lockedQuery()}
+	if db.committer != nil {
+		writes = append(writes, beginSavepoint, rollbackSavepoint, releaseSavepoint)
+	}
+	db.writes, err = prepareAll(ctx, db.write, db.q, writes...)
+	return err
+}
+
+func (db *DB) lockedQuery() string { return selectEndpoint + db.dialect.forUpdate() }
+
+// stmt is query's prepared statement in tx, or nil when it was not
+// prepared.
+func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	if st := db.writes[query]; st != nil {
+		return tx.StmtContext(ctx, st)
+	}
+	return nil
+}
+
+// exec runs a write in tx, prepared when the query is one of the hot ones.
+func (db *DB) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := db.stmt(ctx, tx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, db.q(query), args...)
+}
+
+// queryRow runs a one-row query in tx, prepared when it is a hot one.
+func (db *DB) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := db.stmt(ctx, tx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, db.q(query), args...)
+}
+
+// readRow runs a one-row query on the read pool, prepared when it is a hot
+// one.
+func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := db.reads[query]; st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return db.read.QueryRowContext(ctx, db.q(query), args...)
+}
