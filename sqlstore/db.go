@@ -41,6 +41,7 @@ type DB struct {
 	// reads and writes are the hot queries prepared on each pool
 	// (statements.go).
 	reads, writes statements
+	lists         *statementCache
 }
 
 // Options tune Open.
@@ -179,6 +180,9 @@ func (db *DB) Close() error {
 	}
 	db.reads.close()
 	db.writes.close()
+	if db.lists != nil {
+		db.lists.close()
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())

@@ -63,17 +63,7 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 		where = append(where, "("+cond+")")
 		args = append(args, fargs...)
 	}
-	// One read transaction, so that the total and the page agree.
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	page := &sb.EndpointPage{Items: []*sb.Endpoint{}}
-	if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM endpoints e WHERE `+strings.Join(where, " AND ")), args...).Scan(&page.Total); err != nil {
-		return nil, err
-	}
+	countQuery := `SELECT count(*) FROM endpoints e WHERE ` + strings.Join(where, " AND ")
 
 	keys := sortKeys(q.Order)
 	cursor, backwards := q.After, false
@@ -81,13 +71,10 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 		cursor, backwards = q.Before, true
 	}
 	limit, offset := q.Limit, q.Offset
+	cursorQuery := ""
 	if cursor != "" {
-		cond, cargs, err := db.keysetCondition(ctx, tx, partnerSID, cursor, keys, backwards)
-		if err != nil {
-			return nil, err
-		}
-		where = append(where, cond)
-		args = append(args, cargs...)
+		cursorQuery = cursorValuesQuery(keys)
+		where = append(where, keysetCondition(keys, backwards))
 		limit, offset = q.Limit+1, 0 // one more tells whether more lie beyond
 	}
 	var orderBy []string
@@ -98,9 +85,34 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 			orderBy = append(orderBy, k.expr+direction(k.desc != backwards))
 		}
 	}
-	query := `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ") +
+	pageQuery := `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY ` + strings.Join(orderBy, ", ") + ` LIMIT ? OFFSET ?`
-	rows, err := tx.QueryContext(ctx, db.q(query), append(args, limit, offset)...)
+	// Prepared before the transaction takes a connection (statements.go).
+	countStmt, pageStmt := db.lists.get(ctx, countQuery), db.lists.get(ctx, pageQuery)
+	var cursorStmt *sql.Stmt
+	if cursor != "" {
+		cursorStmt = db.lists.get(ctx, cursorQuery)
+	}
+
+	// One read transaction, so that the total and the page agree.
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	page := &sb.EndpointPage{Items: []*sb.Endpoint{}}
+	if err := db.txRow(ctx, tx, countStmt, countQuery, args...).Scan(&page.Total); err != nil {
+		return nil, err
+	}
+	if cursor != "" {
+		values, err := db.cursorValues(ctx, tx, cursorStmt, cursorQuery, partnerSID, cursor, len(keys), backwards)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, keysetArgs(values)...)
+	}
+	rows, err := db.txQuery(ctx, tx, pageStmt, pageQuery, append(args, limit, offset)...)
 	if err != nil {
 		return nil, err
 	}
@@ -135,48 +147,76 @@ func direction(desc bool) string {
 	return " ASC"
 }
 
-// keysetCondition is the SQL condition for "after (or before) the cursor
-// endpoint in this order": a lexicographic comparison of the sort keys with
-// the cursor's values, so any depth costs an index seek, not an OFFSET scan.
-func (db *DB) keysetCondition(ctx context.Context, tx *sql.Tx, partnerSID, cursor string, keys []sortKey, backwards bool) (string, []any, error) {
+// txQuery runs query in tx, through st when it is prepared.
+func (db *DB) txQuery(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...any) (*sql.Rows, error) {
+	if st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, db.q(query), args...)
+}
+
+func (db *DB) txRow(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...any) *sql.Row {
+	if st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, db.q(query), args...)
+}
+
+// cursorValuesQuery reads the sort keys of the cursor endpoint.
+func cursorValuesQuery(keys []sortKey) string {
 	exprs := make([]string, len(keys))
 	for i, k := range keys {
 		exprs[i] = k.expr
 	}
-	values := make([]any, len(keys))
-	ptrs := make([]any, len(keys))
+	return `SELECT ` + strings.Join(exprs, ", ") + ` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`
+}
+
+func (db *DB) cursorValues(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query, partnerSID, cursor string, n int, backwards bool) ([]any, error) {
+	values := make([]any, n)
+	ptrs := make([]any, n)
 	for i := range values {
 		ptrs[i] = &values[i]
 	}
-	err := tx.QueryRowContext(ctx, db.q(`SELECT `+strings.Join(exprs, ", ")+` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`),
-		partnerSID, cursor).Scan(ptrs...)
+	err := db.txRow(ctx, tx, st, query, partnerSID, cursor).Scan(ptrs...)
 	if errors.Is(err, sql.ErrNoRows) {
 		field := "after"
 		if backwards {
 			field = "before"
 		}
-		return "", nil, sb.BadRequest(field, field+" names no endpoint of this list")
+		return nil, sb.BadRequest(field, field+" names no endpoint of this list")
 	}
-	if err != nil {
-		return "", nil, err
-	}
-	// (k1 > v1) OR (k1 = v1 AND k2 > v2) OR ..., with < for descending keys
-	// (and everything mirrored when walking backwards).
+	return values, err
+}
+
+// keysetCondition is the SQL condition for "after (or before) the cursor
+// endpoint in this order": a lexicographic comparison of the sort keys with
+// the cursor's values, so any depth costs an index seek, not an OFFSET scan.
+//
+//	(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...
+//
+// with < for descending keys (and everything mirrored when walking
+// backwards). keysetArgs gives its arguments in order.
+func keysetCondition(keys []sortKey, backwards bool) string {
 	var terms []string
-	var args []any
 	for i, k := range keys {
 		var parts []string
 		for j := 0; j < i; j++ {
 			parts = append(parts, keys[j].expr+" = ?")
-			args = append(args, values[j])
 		}
 		op := " > ?"
 		if k.desc != backwards {
 			op = " < ?"
 		}
 		parts = append(parts, k.expr+op)
-		args = append(args, values[i])
 		terms = append(terms, "("+strings.Join(parts, " AND ")+")")
 	}
-	return "(" + strings.Join(terms, " OR ") + ")", args, nil
+	return "(" + strings.Join(terms, " OR ") + ")"
+}
+
+func keysetArgs(values []any) []any {
+	var args []any
+	for i := range values {
+		args = append(args, values[:i+1]...)
+	}
+	return args
 }

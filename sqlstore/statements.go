@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"sync"
 )
 
 // The queries of the hot paths are prepared once, when the database opens:
@@ -56,6 +57,7 @@ func (s statements) close() {
 // prepare readies the hot queries on both pools.
 func (db *DB) prepare(ctx context.Context) error {
 	var err error
+	db.lists = &statementCache{pool: db.read, rebind: db.q}
 	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint, selectTokenCaller)
 	if err != nil {
 		return err
@@ -103,4 +105,51 @@ func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return db.read.QueryRowContext(ctx, db.q(query), args...)
+}
+
+// maxListStatements bounds the list statements kept prepared. A list
+// query's text depends on the filter's shape and the order, not on the
+// values, so a handful of shapes serve most traffic; past the bound a new
+// shape runs unprepared rather than evicting (clients choosing shapes
+// cannot churn the cache).
+const maxListStatements = 256
+
+// statementCache prepares queries of the read pool on first use. Callers
+// must hold no connection of the pool while they call get: preparing may
+// need one.
+type statementCache struct {
+	pool   *sql.DB
+	rebind func(string) string
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+}
+
+// get returns query's prepared statement, or nil when it is not cached and
+// cannot be (the cache is full, or preparing failed: the query then runs
+// unprepared and reports its own error).
+func (c *statementCache) get(ctx context.Context, query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st
+	}
+	if len(c.m) >= maxListStatements {
+		return nil
+	}
+	st, err := c.pool.PrepareContext(ctx, c.rebind(query))
+	if err != nil {
+		return nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = st
+	return st
+}
+
+func (c *statementCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	statements(c.m).close()
+	c.m = nil
 }
