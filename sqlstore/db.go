@@ -87,7 +87,10 @@ func open(dsn string, opt Options) (*DB, error) {
 		}
 		// Full durability: WAL with a sync at every commit, so a write that
 		// was answered survives a crash or power loss.
-		pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+		pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
+			// After a checkpoint, the WAL file shrinks back to this size
+			// rather than keeping its largest size on disk for good.
+			"&_pragma=journal_size_limit(67108864)"
 		base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
 		write, err := sql.Open("sqlite", base+"&_txlock=immediate")
 		if err != nil {

@@ -417,6 +417,10 @@ func TestSQLiteDurabilitySettings(t *testing.T) {
 	if mode != "wal" || sync != 2 {
 		t.Fatalf("journal_mode %q synchronous %d; want wal and 2 (FULL)", mode, sync)
 	}
+	var limit int64
+	if err := db.write.QueryRow(`PRAGMA journal_size_limit`).Scan(&limit); err != nil || limit != 64<<20 {
+		t.Fatalf("journal_size_limit %d (%v); want 64 MiB", limit, err)
+	}
 }
 
 func TestOpenRejectsUnknownDSN(t *testing.T) {
