@@ -147,21 +147,6 @@ func direction(desc bool) string {
 	return " ASC"
 }
 
-// txQuery runs query in tx, through st when it is prepared.
-func (db *DB) txQuery(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...any) (*sql.Rows, error) {
-	if st != nil {
-		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	}
-	return tx.QueryContext(ctx, db.q(query), args...)
-}
-
-func (db *DB) txRow(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...any) *sql.Row {
-	if st != nil {
-		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return tx.QueryRowContext(ctx, db.q(query), args...)
-}
-
 // cursorValuesQuery reads the sort keys of the cursor endpoint.
 func cursorValuesQuery(keys []sortKey) string {
 	exprs := make([]string, len(keys))

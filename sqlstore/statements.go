@@ -73,29 +73,33 @@ func (db *DB) prepare(ctx context.Context) error {
 
 func (db *DB) lockedQuery() string { return selectEndpoint + db.dialect.forUpdate() }
 
-// stmt is query's prepared statement in tx, or nil when it was not
-// prepared.
-func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
-	if st := db.writes[query]; st != nil {
-		return tx.StmtContext(ctx, st)
-	}
-	return nil
-}
-
 // exec runs a write in tx, prepared when the query is one of the hot ones.
 func (db *DB) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if st := db.stmt(ctx, tx, query); st != nil {
-		return st.ExecContext(ctx, args...)
+	if st := db.writes[query]; st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
 	return tx.ExecContext(ctx, db.q(query), args...)
 }
 
 // queryRow runs a one-row query in tx, prepared when it is a hot one.
 func (db *DB) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	if st := db.stmt(ctx, tx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
+	return db.txRow(ctx, tx, db.writes[query], query, args...)
+}
+
+// txRow runs a one-row query in tx, through st when it is prepared (not nil).
+func (db *DB) txRow(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...any) *sql.Row {
+	if st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
 	return tx.QueryRowContext(ctx, db.q(query), args...)
+}
+
+// txQuery runs query in tx, through st when it is prepared (not nil).
+func (db *DB) txQuery(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...any) (*sql.Rows, error) {
+	if st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, db.q(query), args...)
 }
 
 // readRow runs a one-row query on the read pool, prepared when it is a hot
