@@ -42,6 +42,9 @@ type DB struct {
 	// (statements.go).
 	reads, writes statements
 	lists         *statementCache
+	// memoryKeeper holds an in-memory database open (memory.go); nil for
+	// a file or a server.
+	memoryKeeper *sql.DB
 }
 
 // Options tune Open.
@@ -54,7 +57,9 @@ type Options struct {
 }
 
 // Open connects to the database a DSN names (operations.md: sqlite:PATH,
-// postgres://..., postgresql://...) and brings its schema up to date.
+// postgres://..., postgresql://...; or memory, also spelled sqlite::memory:,
+// for a new in-memory database that lives until Close) and brings its schema
+// up to date.
 func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	if opt.MaxConns <= 0 {
 		opt.MaxConns = 16
@@ -79,6 +84,8 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 
 func open(dsn string, opt Options) (*DB, error) {
 	switch {
+	case isMemoryDSN(dsn):
+		return openMemory(opt)
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		path = strings.TrimPrefix(path, "//") // sqlite:///abs/path
@@ -120,7 +127,7 @@ func open(dsn string, opt Options) (*DB, error) {
 		pool.SetConnMaxIdleTime(5 * time.Minute)
 		return &DB{dialect: postgresDialect{}, write: pool, read: pool}, nil
 	}
-	return nil, fmt.Errorf("unsupported database address %q (want sqlite:PATH or postgres://...)", redactDSN(dsn))
+	return nil, fmt.Errorf("unsupported database address %q (want sqlite:PATH, memory or postgres://...)", redactDSN(dsn))
 }
 
 // IsUnavailable reports whether Open failed because the database server
@@ -189,6 +196,9 @@ func (db *DB) Close() error {
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
+	}
+	if db.memoryKeeper != nil {
+		err = errors.Join(err, db.memoryKeeper.Close())
 	}
 	return err
 }

@@ -16,10 +16,11 @@ import (
 	sb "switchboard"
 )
 
-// backends runs test against a new SQLite file and, when
-// SWITCHBOARD_TEST_POSTGRES holds a DSN, a fresh PostgreSQL schema.
+// backends runs test against a new SQLite file, a new in-memory database
+// and, when SWITCHBOARD_TEST_POSTGRES holds a DSN, a fresh PostgreSQL schema.
 func backends(t *testing.T, test func(t *testing.T, db *DB)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, openSQLite(t)) })
+	t.Run("memory", func(t *testing.T) { test(t, openMemoryDB(t, "memory")) })
 	if dsn := os.Getenv("SWITCHBOARD_TEST_POSTGRES"); dsn != "" {
 		t.Run("postgres", func(t *testing.T) { test(t, openPostgres(t, dsn)) })
 	}

@@ -77,7 +77,7 @@ func parseGateway(v string) (sb.IPPort, error) {
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := newFlags("serve", "Runs the API server. Every flag has an environment variable; a flag wins over its variable.", stderr)
 	addr := fs.String("addr", envOr(getenv, "SWITCHBOARD_ADDR", defaultAddr), "`host:port` to listen on [$SWITCHBOARD_ADDR]")
-	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN`: sqlite:PATH or postgres://... [$SWITCHBOARD_DB]")
+	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN`: sqlite:PATH, memory (nothing on disk) or postgres://... [$SWITCHBOARD_DB]")
 	publicURL := fs.String("public-url", getenv("SWITCHBOARD_PUBLIC_URL"), "`URL` clients reach the API at, for links and api_url (default: from each request) [$SWITCHBOARD_PUBLIC_URL]")
 	var gateways gatewayList
 	for _, v := range strings.Split(getenv("SWITCHBOARD_SYSTEM_GATEWAYS"), ",") {
