@@ -2,6 +2,7 @@ package switchboard
 
 import (
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -47,6 +48,12 @@ func readString(p *problems, field string, v any, minLen, maxLen int) (string, b
 	s, ok := v.(string)
 	if !ok {
 		p.add(field, "must be a string")
+		return "", false
+	}
+	// PostgreSQL cannot store U+0000 in text; refusing it here keeps both
+	// backends alike for every string the body can hold.
+	if strings.IndexByte(s, 0) >= 0 {
+		p.add(field, msgNUL)
 		return "", false
 	}
 	if n := utf8.RuneCountInString(s); n < minLen || n > maxLen {
@@ -119,9 +126,19 @@ func readObject(p *problems, field string, v any) (map[string]any, bool) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		p.add(field, "must be an object")
+		return nil, false
 	}
-	return m, ok
+	for k := range m {
+		if strings.IndexByte(k, 0) >= 0 {
+			// Named by the object: the key itself is not a usable field name.
+			p.add(field, "keys "+msgNUL)
+			return nil, false
+		}
+	}
+	return m, true
 }
+
+const msgNUL = "must not contain the NUL character (U+0000)"
 
 func readArray(p *problems, field string, v any, maxLen int, noun string) ([]any, bool) {
 	a, ok := v.([]any)
@@ -182,24 +199,58 @@ func readAddress(p *problems, field string, v any) (Address, bool) {
 
 func readHost(p *problems, field string, v any) (string, bool) {
 	s, ok := v.(string)
-	if ok {
-		if h, valid := CanonicalHost(s); valid {
-			return h, true
-		}
+	if !ok {
+		p.add(field, msgNotHost)
+		return "", false
 	}
-	p.add(field, "must be an IPv4 address, an IPv6 address or a host name")
-	return "", false
+	h, err := SIPHost(s)
+	if err != nil {
+		p.add(field, err.Error())
+		return "", false
+	}
+	return h, true
 }
 
-// CanonicalHost validates an address's ip and returns its canonical form:
-// IP addresses as net/netip writes them (IPv6 compressed, lower case), host
-// names in lower case without a trailing dot.
+const msgNotHost = "must be an IPv4 address, an IPv6 address or a host name"
+
+// SIPHost validates the ip of a SIP address (of an endpoint or a system
+// gateway) and returns its canonical form (see CanonicalHost). It also
+// refuses the IP addresses no SIP peer can have: unspecified (0.0.0.0, ::),
+// the IPv4 limited broadcast and multicast. Loopback is accepted: a proxy
+// and a PBX on one host is a real set-up. The error is a message for the
+// field, without the value.
+func SIPHost(s string) (string, error) {
+	h, ok := CanonicalHost(s)
+	if !ok {
+		return "", errors.New(msgNotHost)
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		switch {
+		case a.IsUnspecified():
+			return "", errors.New("must not be an unspecified address (0.0.0.0 or ::)")
+		case a == limitedBroadcast:
+			return "", errors.New("must not be the broadcast address 255.255.255.255")
+		case a.IsMulticast():
+			return "", errors.New("must not be a multicast address (224.0.0.0/4, ff00::/8)")
+		}
+	}
+	return h, nil
+}
+
+var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// CanonicalHost validates an address's ip and returns its canonical form,
+// so that every spelling of one address is one string (the duplicate-IP
+// rule and filters compare strings): an IPv4 address in dotted decimal,
+// also when written as IPv4-mapped IPv6 (::ffff:192.0.2.44,
+// ::FFFF:C000:022C); other IPv6 addresses as RFC 5952 writes them
+// (compressed, lower case); host names in lower case without a trailing dot.
 func CanonicalHost(s string) (string, bool) {
 	if addr, err := netip.ParseAddr(s); err == nil {
 		if addr.Zone() != "" {
 			return "", false
 		}
-		return addr.String(), true
+		return addr.Unmap().String(), true
 	}
 	h := strings.TrimSuffix(strings.ToLower(s), ".")
 	if h == "" || len(h) > 253 {

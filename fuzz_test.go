@@ -2,23 +2,32 @@ package switchboard
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 )
 
 // FuzzCanonicalHost: never panics; an accepted address is canonical (stable
-// under a second pass) and lower case.
+// under a second pass), lower case, and never IPv4-mapped; SIPHost accepts a
+// subset of it, unchanged.
 func FuzzCanonicalHost(f *testing.F) {
-	for _, s := range []string{"1.1.2.13", "2001:DB8::1", "::ffff:1.2.3.4", "PBX.example.COM.", "999.1.1.1", "fe80::1%eth0", "a..b", "-a.b", "xn--bcher-kva.example", ""} {
+	for _, s := range []string{"1.1.2.13", "2001:DB8::1", "::ffff:1.2.3.4", "PBX.example.COM.", "999.1.1.1", "fe80::1%eth0", "a..b", "-a.b", "xn--bcher-kva.example", "",
+		"::FFFF:C000:022C", "0000:0000:0000:0000:0000:ffff:c000:22c", "::ffff:0:0", "0.0.0.0", "::", "255.255.255.255", "::ffff:e000:1", "ff02::1", "127.0.0.1", "a\x00b", "1.2.3.4\x00"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		h, ok := CanonicalHost(s)
+		if sip, err := SIPHost(s); err == nil && (!ok || sip != h) {
+			t.Fatalf("SIPHost(%q) = %q but CanonicalHost = %q, %v", s, sip, h, ok)
+		}
 		if !ok {
 			return
 		}
 		if again, ok2 := CanonicalHost(h); !ok2 || again != h || h != strings.ToLower(h) {
 			t.Fatalf("CanonicalHost(%q) = %q, which is not canonical (%q, %v)", s, h, again, ok2)
+		}
+		if a, err := netip.ParseAddr(h); err == nil && a.Is4In6() {
+			t.Fatalf("CanonicalHost(%q) = %q, an IPv4-mapped spelling", s, h)
 		}
 	})
 }
@@ -36,6 +45,9 @@ func FuzzEndpointBody(f *testing.F) {
 		`{"transformations":[{"action":"strip_plus","operands":["1"]}],"auth_required":false}`,
 		`{"name":"","capacity":-1,"bogus":1}`,
 		`{"endpoint_sid":null,"partner_sid":"p-1","cps_limit":null,"type":"third_party"}`,
+		`{"type":"third_party","addresses":[{"ip":"::FFFF:C000:022C"},{"ip":"224.0.0.1"},{"ip":"::"}]}`,
+		`{"name":"a\u0000","attributes":{"k\u0000":"v"},"transformations":[{"action":"a","operands":["\u0000"]}]}`,
+		`{"type":"voicemail","properties":{"greeting":"\u0000","\u0000":null}}`,
 	} {
 		f.Add([]byte(s))
 	}

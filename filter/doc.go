@@ -33,8 +33,10 @@
 //     fields only.
 //   - ilike folds ASCII letters only (É and é differ), on both databases.
 //   - Values for addresses.ip with eq, ne, in and notin are written in the
-//     canonical form addresses are stored in (§2): IP addresses as net/netip
-//     writes them, host names in lower case without a trailing dot.
+//     canonical form addresses are stored in (§2): IPv4 addresses dotted (also
+//     when written IPv4-mapped, ::ffff:192.0.2.44), other IP addresses as
+//     net/netip writes them (RFC 5952), host names in lower case without a
+//     trailing dot.
 //   - Ordering a string field compares bytes; a value of the wrong JSON type
 //     in Match never satisfies a condition.
 //   - Past the limits (4096 characters, 50 conditions, 100 values in one

@@ -266,15 +266,16 @@ func isInteger(s string) bool {
 }
 
 // canonicalHost writes an address as it is stored (§2, switchboard's
-// CanonicalHost): an IP address as net/netip writes it, a host name in lower
-// case without its trailing dot. Text that is neither is kept as written: no
+// CanonicalHost): an IPv4 address dotted, also when written IPv4-mapped
+// (::ffff:192.0.2.44), other IP addresses as net/netip writes them (RFC
+// 5952), a host name in lower case without its trailing dot. Text that is neither is kept as written: no
 // stored address equals it. Idempotent, so that String reparses the same.
 func canonicalHost(s string) string {
 	if a, err := netip.ParseAddr(s); err == nil {
 		if a.Zone() != "" {
 			return s
 		}
-		return a.String()
+		return a.Unmap().String()
 	}
 	h := strings.TrimSuffix(asciiLower(s), ".")
 	if h == "" || len(h) > 253 {
@@ -294,8 +295,9 @@ func canonicalHost(s string) string {
 
 // String writes the filter in a canonical form that parses to the same tree:
 // lower-case operators, strings always double-quoted, single spaces. It can
-// be longer than the text it was parsed from (spacing, IPv4-mapped IPv6
-// addresses), so near MaxLength only the length limit may refuse it.
+// be longer than the text it was parsed from (spacing, quotes, IPv6
+// addresses in canonical form), so near MaxLength only the length limit may
+// refuse it.
 func (x *Expr) String() string {
 	parts := make([]string, len(x.Conds))
 	for i, c := range x.Conds {

@@ -70,7 +70,14 @@ func TestParseValid(t *testing.T) {
 		// addresses.ip equality is in the stored canonical form.
 		{`addresses.ip eq "2001:DB8:0:0:0:0:0:1"`, `addresses.ip eq "2001:db8::1"`},
 		{`addresses.ip in (PBX.Example.com., 10.0.0.1)`, `addresses.ip in ("pbx.example.com", "10.0.0.1")`},
-		{`addresses.ip ne "A.."`, `addresses.ip ne "A.."`}, // no address: kept as written
+		// An IPv4 address written IPv4-mapped is the IPv4 address, in any spelling.
+		{`addresses.ip eq "::ffff:192.0.2.44"`, `addresses.ip eq "192.0.2.44"`},
+		{`addresses.ip eq "::FFFF:C000:022C"`, `addresses.ip eq "192.0.2.44"`},
+		{`addresses.ip ne "0:0:0:0:0:ffff:c000:22c"`, `addresses.ip ne "192.0.2.44"`},
+		{`addresses.ip in (::ffff:c000:22c, "::ffff:10.0.0.1")`, `addresses.ip in ("192.0.2.44", "10.0.0.1")`},
+		{`addresses.ip notin ("::ffff:0a00:0001")`, `addresses.ip notin ("10.0.0.1")`},
+		{`addresses.ip eq "::c000:22c"`, `addresses.ip eq "::c000:22c"`}, // IPv4-compatible is another address
+		{`addresses.ip ne "A.."`, `addresses.ip ne "A.."`},               // no address: kept as written
 		{`addresses.ip eq "::0."`, `addresses.ip eq "::0."`},
 		{`addresses.ip eq "999.1.1.1"`, `addresses.ip eq "999.1.1.1"`},
 		{`addresses.ip eq "FE80::1%ETH0"`, `addresses.ip eq "FE80::1%ETH0"`},

@@ -29,7 +29,11 @@ func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller
 	if err := c.Authorize(sb.OpRead); err != nil {
 		return err
 	}
-	v, err := parseView(r.URL.Query())
+	args, err := queryArgs(r)
+	if err != nil {
+		return err
+	}
+	v, err := parseView(args)
 	if err != nil {
 		return err
 	}
@@ -63,8 +67,11 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, c sb.Cal
 	}
 	mode := sb.Put
 	if !put {
-		var err error
-		if mode, err = sb.ParseUpdateMode(r.URL.Query().Get("nested_objects")); err != nil {
+		args, err := queryArgs(r)
+		if err != nil {
+			return err
+		}
+		if mode, err = sb.ParseUpdateMode(args.Get("nested_objects")); err != nil {
 			return err
 		}
 	}

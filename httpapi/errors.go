@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -52,6 +53,29 @@ var kindStatus = map[sb.ErrorKind]struct {
 	sb.KindForbidden:  {http.StatusForbidden, "forbidden"},
 }
 
+// An error answer stays small whatever the request held: a 1 MiB body of
+// unknown keys is one error per key, and a path SID can be as long as the
+// request line.
+const (
+	// maxListedErrors is how many field errors an answer lists; past it a
+	// final entry (field null) says how many there were.
+	maxListedErrors = 100
+	// maxEchoedSID is how many characters of a SID the client sent are
+	// written back in reference_sid.
+	maxEchoedSID = 64
+)
+
+// cut returns s up to its first n characters.
+func cut(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
+
 // writeError is the one place that turns an error into a CarrierX error
 // response. Anything that is not a client's error is logged and answered
 // 500 without details.
@@ -68,8 +92,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			return
 		}
 		status, body.Message = ks.status, ks.message
-		for _, fe := range domainErr.Errors {
-			body.Errors = append(body.Errors, errorEntry{Field: nullable(fe.Field), Message: fe.Message, ReferenceSID: nullable(fe.ReferenceSID)})
+		listed := domainErr.Errors[:min(len(domainErr.Errors), maxListedErrors)]
+		for _, fe := range listed {
+			body.Errors = append(body.Errors, errorEntry{Field: nullable(fe.Field), Message: fe.Message, ReferenceSID: nullable(cut(fe.ReferenceSID, maxEchoedSID))})
+		}
+		if n := len(domainErr.Errors); n > len(listed) {
+			body.Errors = append(body.Errors, errorEntry{Message: fmt.Sprintf("%d errors in all; only the first %d are listed", n, len(listed))})
 		}
 	case errors.As(err, &httpErr):
 		status, body.Message = httpErr.status, httpErr.message

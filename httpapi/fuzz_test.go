@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 // FuzzDecodeObject: any body either decodes to one object or is refused
 // with a 4xx; never a panic.
 func FuzzDecodeObject(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":1}`, `{"a":1} {}`, `[]`, `{"a":{"b":[1,2,{"c":null}]}}`, `{"a":1,"a":2}`, "{\"a\":\"\xff\"}", `{"a":` + "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]" + `}`} {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"a":1} {}`, `[]`, `{"a":{"b":[1,2,{"c":null}]}}`, `{"a":1,"a":2}`, "{\"a\":\"\xff\"}", `{"a":"\u0000","\u0000":1}`, `{"a":` + "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]" + `}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -28,15 +29,20 @@ func FuzzDecodeObject(f *testing.F) {
 	})
 }
 
-// FuzzListQuery: any query string gives a valid list query or a 400.
+// FuzzListQuery: any query string gives a valid list query or a 400 (an
+// unparsable one included: never a query with an argument dropped).
 func FuzzListQuery(f *testing.F) {
 	for _, s := range []string{"limit=5&offset=2", "limit=-1", "limit=99999999999999999999", "order=name desc,capacity", "order=shuffle&after=x",
-		"after=2b1d3f64-7a1e-4c55-9a55-0d1f9c1c2f11&offset=1", "include_fields=name,nope", "includeFields=name&with_related=TRUE", "filter=name eq x and", "filter=%ff"} {
+		"after=2b1d3f64-7a1e-4c55-9a55-0d1f9c1c2f11&offset=1", "include_fields=name,nope", "includeFields=name&with_related=TRUE", "filter=name eq x and", "filter=%ff",
+		"filter=name+eq+a;b", "limit=1;offset=2", "filter=name+eq+%zz", "x=%", "&;&", "filter=name+eq+%22a%3Bb%22", "filter=name+eq+%00"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		args, err := url.ParseQuery(raw)
+		args, err := queryArgs(&http.Request{URL: &url.URL{RawQuery: raw}})
 		if err != nil {
+			if _, parseErr := url.ParseQuery(raw); parseErr == nil || sb.ErrorKindOf(err) != sb.KindBadRequest {
+				t.Fatalf("%q: %v (url.ParseQuery: %v)", raw, err, parseErr)
+			}
 			return
 		}
 		q, err := parseListQuery(args)

@@ -38,7 +38,10 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, c sb.Call
 	if err := c.Authorize(sb.OpRead); err != nil {
 		return err
 	}
-	args := r.URL.Query()
+	args, err := queryArgs(r)
+	if err != nil {
+		return err
+	}
 	q, err := parseListQuery(args)
 	if err != nil {
 		return err

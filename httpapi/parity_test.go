@@ -40,6 +40,10 @@ var paritySteps = []struct{ method, path, body string }{
 	{"GET", "/core/v2/endpoints/{s3}", ""},
 	{"POST", "/core/v2/endpoints", `{"type":"third_party","name":"reuse","auth_required":false,"addresses":[{"ip":"192.0.2.9"}]}`},
 	{"GET", "/core/v2/endpoints?limit=100", ""},
+	// Input PostgreSQL cannot store or SQLite would take as another address.
+	{"POST", "/core/v2/endpoints", `{"type":"third_party","name":"nul\u0000","attributes":{"k":"\u0000"},"addresses":[{"ip":"10.0.0.9"}]}`},
+	{"POST", "/core/v2/endpoints", `{"type":"third_party","auth_required":false,"addresses":[{"ip":"::FFFF:C000:0209"}]}`},
+	{"GET", "/core/v2/endpoints?filter=addresses.ip+eq+%22::ffff:192.0.2.9%22&include_fields=name,addresses", ""},
 }
 
 var (

@@ -40,6 +40,19 @@ func openSQLite(t *testing.T) *DB {
 // that test runs never see each other's data.
 func openPostgres(t *testing.T, dsn string) *DB {
 	t.Helper()
+	db, err := Open(context.Background(), postgresSchemaDSN(t, dsn), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// postgresSchemaDSN creates a schema of the test's own, dropped when the
+// test ends (after the databases opened on it close), and returns a DSN
+// that uses it.
+func postgresSchemaDSN(t *testing.T, dsn string) string {
+	t.Helper()
 	schema := "test_" + strings.ReplaceAll(sb.NewSID(), "-", "")
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -48,20 +61,15 @@ func openPostgres(t *testing.T, dsn string) *DB {
 	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		admin.Close()
+	})
 	sep := "?"
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	db, err := Open(context.Background(), dsn+sep+"search_path="+schema, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Close()
-		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	return db
+	return dsn + sep + "search_path=" + schema
 }
 
 var ctx = context.Background()

@@ -186,7 +186,23 @@ func TestParseGateway(t *testing.T) {
 		"[2001:DB8::1]:5070":  "[2001:db8::1]:5070",
 		"2001:db8::1":         "[2001:db8::1]:5060",
 		"GW.example.com:5061": "gw.example.com:5061",
+		// One canonical form, as for endpoint addresses: the duplicate-IP
+		// rule compares gateways' claims with the endpoints'.
+		"::ffff:192.0.2.44":         "192.0.2.44:5060",
+		"[::FFFF:C000:022C]:5070":   "192.0.2.44:5070",
+		"[0:0:0:0:0:ffff:c000:22c]": "", // brackets need a port
+		"127.0.0.1:5080":            "127.0.0.1:5080",
+		"[::1]:5060":                "[::1]:5060",
+		// No SIP peer has these addresses.
+		"0.0.0.0": "", "[::]:5060": "", "255.255.255.255": "", "224.0.0.1:5060": "", "[::ffff:239.0.0.1]:5060": "", "ff02::1": "",
+		"[fe80::1%eth0]:5060": "", "192.0.2.1:0": "",
 	} {
+		if want == "" {
+			if g, err := parseGateway(in); err == nil {
+				t.Errorf("parseGateway(%q) = %v, want refused", in, g)
+			}
+			continue
+		}
 		g, err := parseGateway(in)
 		if err != nil {
 			t.Errorf("%s: %v", in, err)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -54,11 +53,10 @@ func (g *gatewayList) add(v string) error {
 }
 
 // parseGateway reads IP[:PORT] (IPv6 with a port in brackets; port 5060
-// when absent) or a host name with an optional port.
+// when none is given). The address goes through the same check as an
+// endpoint's (sb.SIPHost), so a gateway is stored in the one canonical form
+// the duplicate-IP rule compares, and never an address no peer can have.
 func parseGateway(v string) (sb.IPPort, error) {
-	if ap, err := netip.ParseAddrPort(v); err == nil && ap.Port() != 0 {
-		return sb.IPPort{IP: ap.Addr().String(), Port: int64(ap.Port())}, nil
-	}
 	host, port := v, int64(5060)
 	if h, p, err := net.SplitHostPort(v); err == nil {
 		n, err := strconv.ParseInt(p, 10, 64)
@@ -67,9 +65,9 @@ func parseGateway(v string) (sb.IPPort, error) {
 		}
 		host, port = h, n
 	}
-	canonical, ok := sb.CanonicalHost(host)
-	if !ok {
-		return sb.IPPort{}, fmt.Errorf("system gateway %q: not an IP address or host name", v)
+	canonical, err := sb.SIPHost(host)
+	if err != nil {
+		return sb.IPPort{}, fmt.Errorf("system gateway %q: the address %v", v, err)
 	}
 	return sb.IPPort{IP: canonical, Port: port}, nil
 }
