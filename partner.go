@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Scope is a permission carried by a credential (§1).
@@ -93,6 +94,7 @@ type Partner struct {
 	Name       string
 	Login      string // "" when the partner has no Basic credentials
 	Scopes     Scopes
+	DisabledAt time.Time // zero while its credentials work
 }
 
 // Caller is the authenticated partner of a request with the scopes of the

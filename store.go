@@ -15,11 +15,12 @@ type Store interface {
 	CreatePartner(ctx context.Context, p Partner, passwordHash string) error
 	Partner(ctx context.Context, partnerSID string) (Partner, error)
 	// PartnerByLogin returns the partner with that Basic login and its
-	// password hash, or ErrNoCredential.
+	// password hash, or ErrNoCredential when no enabled partner has that
+	// login and a password.
 	PartnerByLogin(ctx context.Context, login string) (Partner, string, error)
 	CreateToken(ctx context.Context, tokenHash, partnerSID string, scopes Scopes) error
 	// TokenCaller returns who a token hash authenticates, or ErrNoCredential
-	// when it is unknown or revoked.
+	// when it is unknown or revoked or its partner is disabled.
 	TokenCaller(ctx context.Context, tokenHash string) (Caller, error)
 
 	// CreateEndpoint stores a new endpoint and sets its ID. It returns

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	sb "switchboard"
+	"switchboard/credential"
 	"switchboard/sqlstore/sqlstoretest"
 )
 
@@ -31,6 +32,7 @@ func (c *countingStore) PartnerByLogin(ctx context.Context, login string) (sb.Pa
 type fixture struct {
 	t      *testing.T
 	srv    *httptest.Server
+	api    *Server
 	store  *countingStore
 	logs   *bytes.Buffer
 	admin  string // Authorization of a partner with every scope
@@ -47,11 +49,11 @@ func newFixtureOn(t *testing.T, dsn, publicURL string) *fixture {
 	t.Helper()
 	db := sqlstoretest.Open(t, dsn)
 	f := &fixture{t: t, store: &countingStore{Store: db}, logs: &bytes.Buffer{}}
-	api := &Server{Store: f.store, PublicURL: publicURL, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}
-	f.srv = httptest.NewServer(api.Handler())
+	f.api = &Server{Store: f.store, PublicURL: publicURL, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}
+	f.srv = httptest.NewServer(f.api.Handler())
 	t.Cleanup(f.srv.Close)
 
-	hash, _ := HashPassword("s3cret-pass")
+	hash, _ := credential.HashPassword("s3cret-pass")
 	for _, p := range []struct {
 		auth   *string
 		scopes sb.Scopes
@@ -65,11 +67,11 @@ func newFixtureOn(t *testing.T, dsn, publicURL string) *fixture {
 			t.Fatal(err)
 		}
 		token := sb.NewSID()
-		db.CreateToken(context.Background(), HashToken(token), partner.PartnerSID, p.scopes)
+		db.CreateToken(context.Background(), credential.HashToken(token), partner.PartnerSID, p.scopes)
 		*p.auth = "Bearer " + token
 		if p.login != "" {
 			reader := sb.NewSID()
-			db.CreateToken(context.Background(), HashToken(reader), partner.PartnerSID, sb.Scopes{sb.ScopeRead})
+			db.CreateToken(context.Background(), credential.HashToken(reader), partner.PartnerSID, sb.Scopes{sb.ScopeRead})
 			f.reader = "Bearer " + reader
 		}
 	}
@@ -275,16 +277,24 @@ func TestListEnvelopeAndLinks(t *testing.T) {
 	}
 }
 
-// A verified Basic credential is cached: bcrypt and the look-up run once.
+// A verified Basic credential is cached: bcrypt runs once, however long
+// the credential is used (the partner is looked up again at most once a
+// second, to see a changed password or a disabled partner).
 func TestBasicCredentialsAreCached(t *testing.T) {
 	f := newFixture(t)
-	for range 5 {
+	for i := range 6 {
+		if i == 3 {
+			f.expireCache() // as if a second had passed
+		}
 		if r := f.do("GET", "/core/v2/endpoints", f.basic, ""); r.status != 200 {
 			t.Fatalf("Basic: %d %s", r.status, r.body)
 		}
 	}
-	if n := f.store.logins.Load(); n != 1 {
-		t.Fatalf("5 requests with the same Basic credentials looked the partner up %d times, want 1", n)
+	if n := f.api.auth.passwords.Compares(); n != 1 {
+		t.Fatalf("6 requests with the same Basic credentials ran %d bcrypt comparisons, want 1", n)
+	}
+	if n := f.store.logins.Load(); n < 2 {
+		t.Fatalf("the cached credential was not rechecked after its second: %d look-ups", n)
 	}
 	// A wrong password is never served from the cache.
 	bad := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin-login:s3cret-pasz"))

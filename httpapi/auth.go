@@ -6,131 +6,182 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	sb "switchboard"
+	"switchboard/credential"
 )
 
-// Cache lifetimes. A revoked token stops working within tokenTTL; a verified
-// Basic credential skips bcrypt for basicTTL (§1: no slow hash per request).
+// freshFor is how long what the database said of a credential is believed:
+// a revoked token, a disabled partner or a changed password stop working on
+// every server within it. A verified Basic credential stays verified while
+// the partner's stored hash is unchanged, so rechecking it every freshFor is
+// one indexed look-up, never another bcrypt.
 const (
-	tokenTTL     = time.Second
-	basicTTL     = 30 * time.Second
+	freshFor     = time.Second
 	maxCacheSize = 10000
 )
 
-// HashToken is how API tokens are stored and looked up: tokens are random
-// and long, so a fast hash is enough (a slow one would only cost latency).
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// HashPassword is how partner passwords are stored.
-func HashPassword(password string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
-	return string(h), err
-}
-
 // authenticator turns an Authorization header into a Caller.
 type authenticator struct {
-	store sb.Store
-	mu    sync.Mutex
-	cache map[string]cachedCaller // by credential digest
+	store     sb.Store
+	passwords *credential.Checker
+	failures  *signInLimits
+	mu        sync.Mutex
+	cache     map[string]cachedCaller // by credential digest
 }
 
 type cachedCaller struct {
-	caller  sb.Caller
-	expires time.Time
+	caller sb.Caller
+	fresh  time.Time // used without asking the database until then
+	hash   string    // Basic: the stored password hash the password matched
 }
 
 func newAuthenticator(store sb.Store) *authenticator {
-	return &authenticator{store: store, cache: map[string]cachedCaller{}}
+	return &authenticator{
+		store:     store,
+		passwords: credential.NewChecker(credential.DefaultSlots(), credential.DefaultWait),
+		failures:  newSignInLimits(),
+		cache:     map[string]cachedCaller{},
+	}
 }
 
+var (
+	errTooManyFailures = &apiError{http.StatusTooManyRequests, "too many requests", "too many failed sign-ins for this login or from this address; retry after the time in Retry-After"}
+	errPasswordsBusy   = &apiError{http.StatusServiceUnavailable, "service unavailable", "too many password checks at once; retry shortly"}
+)
+
 // authenticate returns the caller and a digest that names the credential
-// (for caches and rate limits; it reveals nothing of the secret).
-func (a *authenticator) authenticate(ctx context.Context, header string) (sb.Caller, string, error) {
+// (for caches and rate limits; it reveals nothing of the secret). client is
+// the address failed Basic sign-ins are counted against.
+func (a *authenticator) authenticate(ctx context.Context, header string, client netip.Addr) (sb.Caller, string, error) {
 	if header == "" {
 		return sb.Caller{}, "", errNoCredentials
 	}
-	scheme, credential, _ := strings.Cut(header, " ")
-	credential = strings.TrimSpace(credential)
+	scheme, credentials, _ := strings.Cut(header, " ")
+	credentials = strings.TrimSpace(credentials)
 	switch {
-	case strings.EqualFold(scheme, "Bearer") && credential != "":
-		key := "t:" + HashToken(credential)
+	case strings.EqualFold(scheme, "Bearer") && credentials != "":
+		key := "t:" + credential.HashToken(credentials)
 		c, err := a.bearer(ctx, key)
 		return c, key, err
-	case strings.EqualFold(scheme, "Basic") && credential != "":
-		raw, err := base64.StdEncoding.DecodeString(credential)
+	case strings.EqualFold(scheme, "Basic") && credentials != "":
+		raw, err := base64.StdEncoding.DecodeString(credentials)
 		if err != nil {
 			return sb.Caller{}, "", errBadCredentials
 		}
 		sum := sha256.Sum256(raw)
 		key := "b:" + hex.EncodeToString(sum[:])
-		c, err := a.basic(ctx, key, string(raw))
+		login, password, ok := strings.Cut(string(raw), ":")
+		if !ok || login == "" {
+			return sb.Caller{}, "", errBadCredentials
+		}
+		c, err := a.basic(ctx, key, login, password, client)
 		return c, key, err
 	}
 	return sb.Caller{}, "", errBadCredentials
 }
 
 func (a *authenticator) bearer(ctx context.Context, key string) (sb.Caller, error) {
-	if c, ok := a.cached(key); ok {
-		return c, nil
+	if c, ok := a.cached(key); ok && time.Now().Before(c.fresh) {
+		return c.caller, nil
 	}
+	asked := time.Now() // what the database answers is true from here on, not from when it answered
 	c, err := a.store.TokenCaller(ctx, strings.TrimPrefix(key, "t:"))
 	if errors.Is(err, sb.ErrNoCredential) {
+		a.forget(key) // revoked, or its partner disabled
 		return c, errBadCredentials
 	}
 	if err != nil {
 		return c, err
 	}
-	a.remember(key, c, tokenTTL)
+	a.remember(key, cachedCaller{caller: c, fresh: asked.Add(freshFor)})
 	return c, nil
 }
 
-func (a *authenticator) basic(ctx context.Context, key, loginPassword string) (sb.Caller, error) {
-	login, password, ok := strings.Cut(loginPassword, ":")
-	if !ok || login == "" {
-		return sb.Caller{}, errBadCredentials
-	}
+func (a *authenticator) basic(ctx context.Context, key, login, password string, client netip.Addr) (sb.Caller, error) {
 	if c, ok := a.cached(key); ok {
-		return c, nil
+		if time.Now().Before(c.fresh) {
+			return c.caller, nil
+		}
+		// The password matched c.hash; while the partner is enabled and
+		// still has that hash, it still matches.
+		asked := time.Now()
+		p, hash, err := a.store.PartnerByLogin(ctx, login)
+		if err != nil && !errors.Is(err, sb.ErrNoCredential) {
+			return sb.Caller{}, err
+		}
+		if err == nil && p.PartnerSID == c.caller.PartnerSID && hash == c.hash {
+			c = cachedCaller{caller: callerOf(p), fresh: asked.Add(freshFor), hash: hash}
+			a.remember(key, c)
+			return c.caller, nil
+		}
+		a.forget(key)
 	}
+	return a.verify(ctx, key, login, password, client)
+}
+
+// verify checks a Basic password that is not known to be right. Every
+// outcome but the database failing costs one bcrypt comparison (an unknown
+// login is compared against a dummy hash), so that the time of an answer
+// does not tell which logins exist; a failure counts against the login and
+// the client address, and once either has failed too often, checks stop
+// (429) before any comparison.
+func (a *authenticator) verify(ctx context.Context, key, login, password string, client netip.Addr) (sb.Caller, error) {
+	attempt, wait := a.failures.begin(login, client)
+	if attempt == nil {
+		return sb.Caller{}, &retryLater{errTooManyFailures, wait}
+	}
+	asked := time.Now()
 	p, hash, err := a.store.PartnerByLogin(ctx, login)
-	if errors.Is(err, sb.ErrNoCredential) {
-		return sb.Caller{}, errBadCredentials
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, sb.ErrNoCredential) {
+		attempt.cancel()
 		return sb.Caller{}, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
-		return sb.Caller{}, errBadCredentials
+	switch err := a.passwords.Check(ctx, hash, password); {
+	case errors.Is(err, credential.ErrMismatch):
+		return sb.Caller{}, errBadCredentials // the attempt stays counted
+	case errors.Is(err, credential.ErrBusy):
+		attempt.cancel()
+		return sb.Caller{}, &retryLater{errPasswordsBusy, time.Second}
+	case err != nil:
+		attempt.cancel()
+		return sb.Caller{}, err
 	}
-	c := sb.Caller{PartnerSID: p.PartnerSID, PartnerName: p.Name, Scopes: p.Scopes}
-	a.remember(key, c, basicTTL)
+	attempt.cancel() // a right password is no failure
+	c := callerOf(p)
+	a.remember(key, cachedCaller{caller: c, fresh: asked.Add(freshFor), hash: hash})
 	return c, nil
 }
 
-func (a *authenticator) cached(key string) (sb.Caller, bool) {
+func callerOf(p sb.Partner) sb.Caller {
+	return sb.Caller{PartnerSID: p.PartnerSID, PartnerName: p.Name, Scopes: p.Scopes}
+}
+
+func (a *authenticator) cached(key string) (cachedCaller, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c, ok := a.cache[key]
-	if !ok || time.Now().After(c.expires) {
-		return sb.Caller{}, false
-	}
-	return c.caller, true
+	return c, ok
 }
 
-func (a *authenticator) remember(key string, c sb.Caller, ttl time.Duration) {
+// remember caches a credential that authenticated; only those are cached,
+// so a caller without one cannot fill the cache.
+func (a *authenticator) remember(key string, c cachedCaller) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.cache) >= maxCacheSize {
-		clear(a.cache) // crude but bounded; entries live for seconds anyway
+	if _, ok := a.cache[key]; !ok && len(a.cache) >= maxCacheSize {
+		clear(a.cache) // crude but bounded; entries are rechecked every second anyway
 	}
-	a.cache[key] = cachedCaller{caller: c, expires: time.Now().Add(ttl)}
+	a.cache[key] = c
+}
+
+func (a *authenticator) forget(key string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.cache, key)
 }

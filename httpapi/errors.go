@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	sb "switchboard"
 )
@@ -31,6 +32,14 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string { return e.message + ": " + e.detail }
+
+// retryLater is an apiError answered with a Retry-After header (429, 503).
+type retryLater struct {
+	*apiError
+	wait time.Duration
+}
+
+func (e *retryLater) Unwrap() error { return e.apiError }
 
 var (
 	errNoCredentials  = &apiError{http.StatusUnauthorized, "unauthorized", "credentials are required (Authorization: Bearer or Basic)"}
@@ -102,6 +111,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &httpErr):
 		status, body.Message = httpErr.status, httpErr.message
 		body.Errors = []errorEntry{{Message: httpErr.detail}}
+		if later := (*retryLater)(nil); errors.As(err, &later) {
+			w.Header().Set("Retry-After", retryAfter(later.wait))
+		}
 	default:
 		s.internalError(w, r, err)
 		return

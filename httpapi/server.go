@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -33,6 +34,10 @@ type Server struct {
 	// bursts of RateBurst (0: no limit; burst 0: the rate rounded up).
 	RateLimit float64
 	RateBurst int
+	// TrustedProxies are reverse proxies whose X-Forwarded-For names the
+	// client, for the limits on failed sign-ins; empty: the client is the
+	// connection's peer, whatever the header says.
+	TrustedProxies []netip.Prefix
 
 	auth     *authenticator
 	metrics  *httpMetrics
@@ -86,12 +91,11 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 // credential's rate limit.
 func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, c sb.Caller) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, key, err := s.auth.authenticate(r.Context(), r.Header.Get("Authorization"))
+		c, key, err := s.auth.authenticate(r.Context(), r.Header.Get("Authorization"), s.clientAddr(r))
 		if err == nil {
 			infoOf(r.Context()).partnerSID = c.PartnerSID
 			if ok, wait := s.limiters.allow(key); !ok {
-				w.Header().Set("Retry-After", retryAfter(wait))
-				err = errTooManyRequests
+				err = &retryLater{errTooManyRequests, wait}
 			} else {
 				err = h(w, r, c)
 			}

@@ -30,19 +30,23 @@ func (db *DB) CreatePartner(ctx context.Context, p sb.Partner, passwordHash stri
 	})
 }
 
+const partnerColumns = `partner_sid, name, login, scopes, disabled_at`
+
 func (db *DB) Partner(ctx context.Context, partnerSID string) (p sb.Partner, err error) {
 	err = db.readRetrying(ctx, func() error {
-		p, err = db.scanPartner(db.read.QueryRowContext(ctx, db.q(`SELECT partner_sid, name, login, scopes FROM partners WHERE partner_sid = ?`), partnerSID), nil)
+		p, err = scanPartner(db.read.QueryRowContext(ctx, db.q(`SELECT `+partnerColumns+` FROM partners WHERE partner_sid = ?`), partnerSID))
 		return err
 	})
 	return p, err
 }
 
+// PartnerByLogin never returns a disabled partner: its login is as good as
+// unknown.
 func (db *DB) PartnerByLogin(ctx context.Context, login string) (sb.Partner, string, error) {
 	var hash sql.NullString
 	var p sb.Partner
 	err := db.readRetrying(ctx, func() (err error) {
-		p, err = db.scanPartner(db.read.QueryRowContext(ctx, db.q(`SELECT partner_sid, name, login, scopes, password_hash FROM partners WHERE login = ?`), login), &hash)
+		p, err = scanPartner(db.read.QueryRowContext(ctx, db.q(`SELECT `+partnerColumns+`, password_hash FROM partners WHERE login = ? AND disabled_at IS NULL`), login), &hash)
 		return err
 	})
 	if errors.Is(err, sb.ErrNoPartner) || (err == nil && !hash.Valid) {
@@ -51,24 +55,65 @@ func (db *DB) PartnerByLogin(ctx context.Context, login string) (sb.Partner, str
 	return p, hash.String, err
 }
 
-func (db *DB) scanPartner(row *sql.Row, hash *sql.NullString) (sb.Partner, error) {
+// scanPartner reads partnerColumns and then extra.
+func scanPartner(row interface{ Scan(...any) error }, extra ...any) (sb.Partner, error) {
 	var p sb.Partner
 	var login sql.NullString
 	var scopes string
-	dest := []any{&p.PartnerSID, &p.Name, &login, &scopes}
-	if hash != nil {
-		dest = append(dest, hash)
-	}
-	if err := row.Scan(dest...); err != nil {
+	var disabled timestamp
+	if err := row.Scan(append([]any{&p.PartnerSID, &p.Name, &login, &scopes, &disabled}, extra...)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return p, sb.ErrNoPartner
 		}
 		return p, err
 	}
-	p.Login = login.String
+	p.Login, p.DisabledAt = login.String, disabled.t
 	var err error
 	p.Scopes, err = sb.ParseScopes(scopes)
 	return p, err
+}
+
+// SetPartnerPassword replaces a partner's Basic password, and its login
+// unless login is "". It returns ErrNoPartner, ErrPartnerExists when another
+// partner has the login, and ErrNoCredential when the partner has no login
+// and none is given. Running servers stop accepting the old password within
+// a second (they recheck the stored hash of a cached credential every
+// second).
+func (db *DB) SetPartnerPassword(ctx context.Context, partnerSID, login, passwordHash string) (sb.Partner, error) {
+	var p sb.Partner
+	return p, db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		if p, err = scanPartner(tx.QueryRowContext(ctx, db.q(`SELECT `+partnerColumns+` FROM partners WHERE partner_sid = ?`), partnerSID)); err != nil {
+			return err
+		}
+		if login != "" {
+			p.Login = login
+		}
+		if p.Login == "" {
+			return sb.ErrNoCredential
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE partners SET login = ?, password_hash = ? WHERE partner_sid = ?`), p.Login, passwordHash, partnerSID)
+		if _, unique := db.dialect.uniqueViolation(err); unique {
+			return sb.ErrPartnerExists
+		}
+		return err
+	})
+}
+
+// DisablePartner makes every credential of a partner (tokens and Basic
+// login) stop working on every server within a second; its endpoints stay.
+// Disabling a disabled partner keeps the first time. ErrNoPartner when no
+// partner has that SID.
+func (db *DB) DisablePartner(ctx context.Context, partnerSID string) (sb.Partner, error) {
+	var p sb.Partner
+	return p, db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE partners SET disabled_at = ? WHERE partner_sid = ? AND disabled_at IS NULL`), now(), partnerSID); err != nil {
+			return err
+		}
+		var err error
+		p, err = scanPartner(tx.QueryRowContext(ctx, db.q(`SELECT `+partnerColumns+` FROM partners WHERE partner_sid = ?`), partnerSID))
+		return err
+	})
 }
 
 func (db *DB) CreateToken(ctx context.Context, tokenHash, partnerSID string, scopes sb.Scopes) error {
@@ -147,20 +192,14 @@ func (db *DB) ListPartners(ctx context.Context) ([]sb.Partner, error) {
 	out := []sb.Partner{}
 	err := db.readRetrying(ctx, func() error {
 		out = out[:0]
-		rows, err := db.read.QueryContext(ctx, `SELECT partner_sid, name, login, scopes FROM partners ORDER BY created_at, partner_sid`)
+		rows, err := db.read.QueryContext(ctx, `SELECT `+partnerColumns+` FROM partners ORDER BY created_at, partner_sid`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var p sb.Partner
-			var login sql.NullString
-			var scopes string
-			if err := rows.Scan(&p.PartnerSID, &p.Name, &login, &scopes); err != nil {
-				return err
-			}
-			p.Login = login.String
-			if p.Scopes, err = sb.ParseScopes(scopes); err != nil {
+			p, err := scanPartner(rows)
+			if err != nil {
 				return err
 			}
 			out = append(out, p)

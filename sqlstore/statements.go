@@ -16,7 +16,7 @@ import (
 // a second connection, and SQLite's writer has only one.
 const (
 	selectEndpoint      = `SELECT ` + endpointColumns + ` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`
-	selectTokenCaller   = `SELECT t.partner_sid, p.name, t.scopes FROM tokens t JOIN partners p ON p.partner_sid = t.partner_sid WHERE t.token_hash = ? AND t.revoked_at IS NULL`
+	selectTokenCaller   = `SELECT t.partner_sid, p.name, t.scopes FROM tokens t JOIN partners p ON p.partner_sid = t.partner_sid WHERE t.token_hash = ? AND t.revoked_at IS NULL AND p.disabled_at IS NULL`
 	insertEndpointRow   = `INSERT INTO endpoints (endpoint_sid, partner_sid, type, name, capacity, cps_limit, auth_required, out_sip_username, out_sip_password, voip_token, login, addresses, attributes, properties, transformations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	insertAddressRow    = `INSERT INTO endpoint_addresses (endpoint_id, position, direction, dst_port, ip, location_sid, port, priority, sip_username, srtp, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertAttributeRow  = `INSERT INTO endpoint_attributes (endpoint_id, key, value) VALUES (?, ?, ?)`

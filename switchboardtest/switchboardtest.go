@@ -31,6 +31,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	sb "switchboard"
+	"switchboard/credential"
 	"switchboard/httpapi"
 	"switchboard/sqlstore"
 )
@@ -200,7 +201,7 @@ func (s *Server) createPartner(ctx context.Context, spec PartnerSpec, token stri
 	if token == "" {
 		token = sb.NewSID()
 	}
-	if err := s.db.CreateToken(ctx, httpapi.HashToken(token), p.PartnerSID, scopes); err != nil {
+	if err := s.db.CreateToken(ctx, credential.HashToken(token), p.PartnerSID, scopes); err != nil {
 		return nil, err
 	}
 	return &Partner{PartnerSID: p.PartnerSID, Name: p.Name, Scopes: scopeStrings(scopes), Token: token,
@@ -225,7 +226,7 @@ func (s *Server) CreateToken(ctx context.Context, partnerSID string, scopes ...s
 		return "", fmt.Errorf("switchboardtest: a token cannot have scopes its partner lacks (partner has %s)", p.Scopes)
 	}
 	token := sb.NewSID()
-	if err := s.db.CreateToken(ctx, httpapi.HashToken(token), partnerSID, sc); err != nil {
+	if err := s.db.CreateToken(ctx, credential.HashToken(token), partnerSID, sc); err != nil {
 		return "", err
 	}
 	return token, nil

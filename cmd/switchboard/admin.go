@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	sb "switchboard"
-	"switchboard/httpapi"
+	"switchboard/credential"
 	"switchboard/sqlstore"
 )
 
@@ -32,6 +33,8 @@ type partnerOutput struct {
 	Scopes     []string `json:"scopes"`
 	Token      string   `json:"token,omitempty"`
 	TokenID    string   `json:"token_id,omitempty"`
+	// DisabledAt is shown by partners list for a disabled partner.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
 }
 
 type tokenOutput struct {
@@ -46,8 +49,8 @@ func createPartner(ctx context.Context, args []string, getenv func(string) strin
 	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN` [$SWITCHBOARD_DB]")
 	name := fs.String("name", "", "the partner's `name` (required)")
 	scopes := fs.String("scopes", string(sb.ScopeManage), "comma-separated `scopes` of the partner and of its first token")
-	login := fs.String("login", "", "`login` for HTTP Basic authentication (with --password)")
-	password := fs.String("password", "", "`password` for HTTP Basic authentication (with --login)")
+	login := fs.String("login", "", "`login` for HTTP Basic authentication, without ':' (with --password)")
+	password := fs.String("password", "", "`password` for HTTP Basic authentication, "+passwordRule+" (with --login)")
 	if help, err := parse(fs, args); help || err != nil {
 		return err
 	}
@@ -56,6 +59,11 @@ func createPartner(ctx context.Context, args []string, getenv func(string) strin
 	}
 	if (*login == "") != (*password == "") {
 		return errors.New("partners create: --login and --password go together")
+	}
+	if *login != "" {
+		if err := checkLoginPassword(*login, *password); err != nil {
+			return fmt.Errorf("partners create: %w", err)
+		}
 	}
 	sc, err := sb.ParseScopes(*scopes)
 	if err != nil {
@@ -83,7 +91,7 @@ func createPartner(ctx context.Context, args []string, getenv func(string) strin
 func newPartner(ctx context.Context, db *sqlstore.DB, p sb.Partner, password, token string) (value, id string, err error) {
 	var hash string
 	if password != "" {
-		if hash, err = httpapi.HashPassword(password); err != nil {
+		if hash, err = credential.HashPassword(password); err != nil {
 			return "", "", err
 		}
 	}
@@ -93,7 +101,7 @@ func newPartner(ctx context.Context, db *sqlstore.DB, p sb.Partner, password, to
 	if token == "" {
 		token = sb.NewSID()
 	}
-	id, err = db.CreateTokenWithID(ctx, httpapi.HashToken(token), p.PartnerSID, p.Scopes)
+	id, err = db.CreateTokenWithID(ctx, credential.HashToken(token), p.PartnerSID, p.Scopes)
 	return token, id, err
 }
 
@@ -121,15 +129,110 @@ func createToken(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return fmt.Errorf("tokens create: partner %s: %w", *partnerSID, err)
 	}
+	if !p.DisabledAt.IsZero() {
+		return fmt.Errorf("tokens create: partner %s is disabled", p.PartnerSID)
+	}
 	if !p.Scopes.Covers(sc) {
 		return fmt.Errorf("tokens create: a token cannot have scopes its partner lacks (partner has %s)", p.Scopes)
 	}
 	token := sb.NewSID()
-	id, err := db.CreateTokenWithID(ctx, httpapi.HashToken(token), p.PartnerSID, sc)
+	id, err := db.CreateTokenWithID(ctx, credential.HashToken(token), p.PartnerSID, sc)
 	if err != nil {
 		return err
 	}
 	return printJSON(stdout, tokenOutput{PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token, TokenID: id})
+}
+
+var passwordRule = fmt.Sprintf("at least %d characters and at most %d bytes", credential.MinPasswordLength, credential.MaxPasswordBytes)
+
+// checkLoginPassword refuses Basic credentials HTTP cannot carry or that
+// are too easy to guess.
+func checkLoginPassword(login, password string) error {
+	if err := credential.CheckLogin(login); err != nil {
+		return fmt.Errorf("--login: %w", err)
+	}
+	if err := credential.CheckPassword(password); err != nil {
+		return fmt.Errorf("--password: %w", err)
+	}
+	return nil
+}
+
+func setPartnerPassword(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("partners set-password", "Sets a partner's HTTP Basic password (and login, given --login); running servers stop accepting the old password within a second.", stderr)
+	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN` [$SWITCHBOARD_DB]")
+	partnerSID := fs.String("partner", "", "`partner_sid` of the partner (required)")
+	password := fs.String("password", "", "the new `password`, "+passwordRule+" (required)")
+	login := fs.String("login", "", "new `login`, without ':' (required when the partner has none; default: keep it)")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a sentence")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	if *partnerSID == "" || *password == "" {
+		return errors.New("partners set-password: --partner and --password are required")
+	}
+	if *login != "" {
+		if err := credential.CheckLogin(*login); err != nil {
+			return fmt.Errorf("partners set-password: --login: %w", err)
+		}
+	}
+	if err := credential.CheckPassword(*password); err != nil {
+		return fmt.Errorf("partners set-password: --password: %w", err)
+	}
+	hash, err := credential.HashPassword(*password)
+	if err != nil {
+		return err
+	}
+	db, err := openForAdmin(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := db.SetPartnerPassword(ctx, *partnerSID, *login, hash)
+	switch {
+	case errors.Is(err, sb.ErrNoPartner):
+		return fmt.Errorf("partners set-password: no partner has the SID %q", *partnerSID)
+	case errors.Is(err, sb.ErrNoCredential):
+		return fmt.Errorf("partners set-password: partner %s has no login; give one with --login", *partnerSID)
+	case errors.Is(err, sb.ErrPartnerExists):
+		return fmt.Errorf("partners set-password: another partner has the login %q", *login)
+	case err != nil:
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, map[string]string{"login": p.Login, "partner_sid": p.PartnerSID})
+	}
+	_, err = fmt.Fprintf(stdout, "set the password of partner %s (login %s)\n", p.PartnerSID, p.Login)
+	return err
+}
+
+func disablePartner(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("partners disable", "Disables a partner: its tokens and Basic login stop working on every running server within a second; its endpoints stay.", stderr)
+	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN` [$SWITCHBOARD_DB]")
+	partnerSID := fs.String("partner", "", "`partner_sid` of the partner to disable (required)")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a sentence")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	if *partnerSID == "" {
+		return errors.New("partners disable: --partner is required")
+	}
+	db, err := openForAdmin(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := db.DisablePartner(ctx, *partnerSID)
+	if errors.Is(err, sb.ErrNoPartner) {
+		return fmt.Errorf("partners disable: no partner has the SID %q", *partnerSID)
+	} else if err != nil {
+		return err
+	}
+	since := p.DisabledAt.UTC().Format(time.RFC3339)
+	if *asJSON {
+		return printJSON(stdout, map[string]string{"disabled_at": since, "partner_sid": p.PartnerSID})
+	}
+	_, err = fmt.Fprintf(stdout, "partner %s is disabled (since %s)\n", p.PartnerSID, since)
+	return err
 }
 
 func scopeStrings(s sb.Scopes) []string {

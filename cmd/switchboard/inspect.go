@@ -46,7 +46,7 @@ func openForAdmin(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 }
 
 func listPartners(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("partners list", "Lists every partner: SID, name, login and scopes.", stderr)
+	fs := newFlags("partners list", "Lists every partner: SID, name, login, scopes and when it was disabled.", stderr)
 	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN` [$SWITCHBOARD_DB]")
 	asJSON := fs.Bool("json", false, "print one JSON object {\"partners\": [...]} instead of a table")
 	if help, err := parse(fs, args); help || err != nil {
@@ -68,13 +68,20 @@ func listPartners(ctx context.Context, args []string, getenv func(string) string
 			if p.Login != "" {
 				out[i].Login = &p.Login
 			}
+			if !p.DisabledAt.IsZero() {
+				out[i].DisabledAt = &p.DisabledAt
+			}
 		}
 		return printJSON(stdout, map[string]any{"partners": out})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTNER_SID\tNAME\tLOGIN\tSCOPES")
+	fmt.Fprintln(tw, "PARTNER_SID\tNAME\tLOGIN\tSCOPES\tDISABLED")
 	for _, p := range partners {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.PartnerSID, p.Name, dash(p.Login), p.Scopes)
+		disabled := "-"
+		if !p.DisabledAt.IsZero() {
+			disabled = p.DisabledAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.PartnerSID, p.Name, dash(p.Login), p.Scopes, disabled)
 	}
 	return tw.Flush()
 }

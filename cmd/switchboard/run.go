@@ -18,14 +18,16 @@ const (
 const usage = `Usage: switchboard <command> [flags]
 
 Commands:
-  serve             run the API server
-  migrate           create or update the database schema
-  partners create   create a partner and its first API token
-  partners list     list the partners
-  tokens create     create an API token for a partner
-  tokens list       list API tokens (never their values)
-  tokens revoke     revoke an API token
-  version           print the version
+  serve                  run the API server
+  migrate                create or update the database schema
+  partners create        create a partner and its first API token
+  partners list          list the partners
+  partners set-password  set a partner's Basic password
+  partners disable       disable a partner's credentials
+  tokens create          create an API token for a partner
+  tokens list            list API tokens (never their values)
+  tokens revoke          revoke an API token
+  version                print the version
 
 Run 'switchboard <command> --help' for the flags of a command.
 `
@@ -39,13 +41,15 @@ var commands = map[string]command{
 	"serve": {func(ctx context.Context, a []string, g func(string) string, _, e io.Writer) error {
 		return serve(ctx, a, g, e)
 	}},
-	"migrate":         {migrate},
-	"partners create": {createPartner},
-	"partners list":   {listPartners},
-	"tokens create":   {createToken},
-	"tokens list":     {listTokens},
-	"tokens revoke":   {revokeToken},
-	"version":         {printVersion},
+	"migrate":               {migrate},
+	"partners create":       {createPartner},
+	"partners list":         {listPartners},
+	"partners set-password": {setPartnerPassword},
+	"partners disable":      {disablePartner},
+	"tokens create":         {createToken},
+	"tokens list":           {listTokens},
+	"tokens revoke":         {revokeToken},
+	"version":               {printVersion},
 }
 
 // run is the whole program: args without the program name, getenv for the

@@ -230,7 +230,7 @@ func TestAdminCommands(t *testing.T) {
 		PartnerSID string `json:"partner_sid"`
 		TokenID    string `json:"token_id"`
 	}
-	created := cli("partners", "create", "--db", dsn, "--name", "acme", "--login", "acme-login", "--password", "pw")
+	created := cli("partners", "create", "--db", dsn, "--name", "acme", "--login", "acme-login", "--password", "twelve chars")
 	json.Unmarshal([]byte(created), &p)
 	if !sb.IsSID(p.PartnerSID) || !sb.IsSID(p.TokenID) {
 		t.Fatalf("partners create: %s", created)

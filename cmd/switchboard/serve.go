@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -72,6 +73,27 @@ func parseGateway(v string) (sb.IPPort, error) {
 	return sb.IPPort{IP: canonical, Port: port}, nil
 }
 
+// parsePrefixes reads a comma-separated list of CIDRs and addresses (an
+// address is its own /32 or /128).
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range strings.Split(list, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(v); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR", v)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := newFlags("serve", "Runs the API server. Every flag has an environment variable; a flag wins over its variable.", stderr)
 	addr := fs.String("addr", envOr(getenv, "SWITCHBOARD_ADDR", defaultAddr), "`host:port` to listen on [$SWITCHBOARD_ADDR]")
@@ -88,9 +110,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	rateLimit := fs.Float64("rate-limit", envFloat(getenv, "SWITCHBOARD_RATE_LIMIT"), "requests per `second` each API credential may make; 0 turns the limit off [$SWITCHBOARD_RATE_LIMIT]")
 	rateBurst := fs.Int("rate-burst", int(envFloat(getenv, "SWITCHBOARD_RATE_BURST")), "`requests` a credential may make at once above its rate (default: the rate, rounded up) [$SWITCHBOARD_RATE_BURST]")
 	debugAddr := fs.String("debug-addr", getenv("SWITCHBOARD_DEBUG_ADDR"), "`host:port` to serve Go's profiler (/debug/pprof/) on, apart from the API; off when empty [$SWITCHBOARD_DEBUG_ADDR]")
+	trustedProxies := fs.String("trusted-proxies", getenv("SWITCHBOARD_TRUSTED_PROXIES"), "comma-separated `addresses` or CIDRs of reverse proxies whose X-Forwarded-For names the client, for the limits on failed sign-ins (default none: the client is the connection's peer) [$SWITCHBOARD_TRUSTED_PROXIES]")
 	fs.Var(&gateways, "system-gateway", "system gateway `IP[:PORT]`, repeatable: every partner gets a read-only system_gateway endpoint [$SWITCHBOARD_SYSTEM_GATEWAYS, comma-separated]")
 	if help, err := parse(fs, args); help || err != nil {
 		return err
+	}
+	proxies, err := parsePrefixes(*trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	logger := newLogger(stderr)
 	if *debugAddr != "" {
@@ -130,7 +157,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			return err
 		}
 		api := &httpapi.Server{Store: db, PublicURL: *publicURL, Logger: logger, AccessLog: true,
-			Registry: newRegistry(db), RateLimit: *rateLimit, RateBurst: *rateBurst,
+			Registry: newRegistry(db), RateLimit: *rateLimit, RateBurst: *rateBurst, TrustedProxies: proxies,
 			Ready: func(r *http.Request) error { return db.Ping(r.Context()) }}
 		gate.Open(api.Handler())
 		return nil
