@@ -27,6 +27,8 @@ type options struct {
 	ceiling                bool
 	serverPID              int
 	dbPath                 string
+	floodBasic             int
+	floodLogin             string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.ceiling, "ceiling", true, "also drive each scenario against a bare net/http server with canned answers of the same size")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "`pid` of the server, to report its peak memory (VmHWM)")
 	fs.StringVar(&o.dbPath, "db-file", "", "`path` of the server's SQLite file, to report the database size per endpoint")
+	fs.IntVar(&o.floodBasic, "flood-basic", 0, "after each scenario, run it again while this many `clients` send wrong Basic passwords (0: no flood)")
+	fs.StringVar(&o.floodLogin, "flood-login", "", "a `login` the flood tries half its wrong passwords on (default: random logins only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -81,6 +85,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			line += fmt.Sprintf(" %12.0f %7.0f%%", ceil.rps, 100*real.rps/ceil.rps)
 		}
 		fmt.Fprintln(stdout, line)
+		if o.floodBasic > 0 {
+			stop := b.startFlood(ctx, o.floodBasic, o.floodLogin)
+			flooded := b.drive(ctx, o.base, sc)
+			summary := stop()
+			fmt.Fprintf(stdout, "%-12s %10.0f %9s %9s %9s %8s\n  %s\n", name+"+flood", flooded.rps, ms(flooded.p50), ms(flooded.p99), ms(flooded.p999),
+				fmt.Sprintf("%d/%d", flooded.clientErrors, flooded.serverErrors), summary)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
