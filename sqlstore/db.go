@@ -45,6 +45,8 @@ type DB struct {
 	// memoryKeeper holds an in-memory database open (memory.go); nil for
 	// a file or a server.
 	memoryKeeper *sql.DB
+	// file is the SQLite file; nil on PostgreSQL and in memory.
+	file *sqliteFile
 }
 
 // Options tune Open.
@@ -54,6 +56,10 @@ type Options struct {
 	// NoGroupCommit gives every SQLite write transaction its own commit
 	// (for comparison; group commit is the default).
 	NoGroupCommit bool
+	// MustExist refuses a database that does not exist yet (a missing
+	// SQLite file, or no Switchboard schema) with ErrNoDatabase instead of
+	// creating it; an existing schema is still brought up to date.
+	MustExist bool
 }
 
 // Open connects to the database a DSN names (operations.md: sqlite:PATH,
@@ -68,18 +74,57 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.start(ctx, opt); err != nil {
 		db.Close()
+		if db.file != nil {
+			db.file.removeCreated()
+			return nil, fmt.Errorf("sqlite database %s: %w", db.file.path, err)
+		}
+		if errors.Is(err, ErrNoDatabase) {
+			return nil, fmt.Errorf("database %s: %w", redactDSN(dsn), err)
+		}
 		return nil, err
 	}
+	return db, nil
+}
+
+// start checks and migrates the schema and prepares the hot statements.
+func (db *DB) start(ctx context.Context, opt Options) error {
+	if opt.MustExist {
+		has, err := db.hasSchema(ctx)
+		if err != nil {
+			return err
+		}
+		if !has {
+			return fmt.Errorf("%w: it has no Switchboard schema", ErrNoDatabase)
+		}
+	}
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+	if db.file != nil {
+		if err := db.file.opened(); err != nil {
+			return err
+		}
+	}
 	if err := db.prepare(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("preparing statements: %w", err)
+		return fmt.Errorf("preparing statements: %w", err)
 	}
 	if db.committer != nil {
 		db.committer.stmts = db.writes
 	}
-	return db, nil
+	return nil
+}
+
+// hasSchema reports whether migrations ever ran on the database.
+func (db *DB) hasSchema(ctx context.Context) (bool, error) {
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'`
+	if _, ok := db.dialect.(postgresDialect); ok {
+		q = `SELECT count(*) FROM pg_tables WHERE tablename = 'goose_db_version' AND schemaname = current_schema()`
+	}
+	var n int
+	err := db.read.QueryRowContext(ctx, q).Scan(&n)
+	return n > 0, err
 }
 
 func open(dsn string, opt Options) (*DB, error) {
@@ -92,12 +137,20 @@ func open(dsn string, opt Options) (*DB, error) {
 		if path == "" {
 			return nil, errors.New("sqlite DSN without a file path (want sqlite:PATH)")
 		}
+		file, err := prepareSQLiteFile(path, opt.MustExist)
+		if err != nil {
+			return nil, err
+		}
 		// Full durability: WAL with a sync at every commit, so a write that
 		// was answered survives a crash or power loss.
 		pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
 			// After a checkpoint, the WAL file shrinks back to this size
 			// rather than keeping its largest size on disk for good.
-			"&_pragma=journal_size_limit(67108864)"
+			"&_pragma=journal_size_limit(67108864)" +
+			// No connection creates the file (prepareSQLiteFile did, or
+			// refused): one opened after the file was removed fails
+			// instead of starting an empty database.
+			"&mode=rw"
 		base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
 		write, err := sql.Open("sqlite", base+"&_txlock=immediate")
 		if err != nil {
@@ -112,7 +165,7 @@ func open(dsn string, opt Options) (*DB, error) {
 		}
 		read.SetMaxOpenConns(opt.MaxConns)
 		read.SetMaxIdleConns(opt.MaxConns)
-		db := &DB{dialect: sqliteDialect{}, write: write, read: read}
+		db := &DB{dialect: sqliteDialect{}, write: write, read: read, file: file}
 		if !opt.NoGroupCommit {
 			db.committer = newCommitter(write)
 		}
@@ -131,8 +184,19 @@ func open(dsn string, opt Options) (*DB, error) {
 }
 
 // IsUnavailable reports whether Open failed because the database server
-// could not be reached (worth retrying), rather than for a lasting reason.
+// could not be reached or is not accepting connections yet (worth
+// retrying), rather than for a lasting reason: a refused login or a
+// database that does not exist come back the same however often one tries.
 func IsUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 08: connection exception; 53: insufficient resources (too many
+		// connections); 57P01-03: shutting down, crashed, starting up.
+		// Everything else (28: authentication, 3D000: no such database,
+		// 42501: no privilege, ...) is the server's lasting answer.
+		c := pgErr.Code
+		return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") || c == "57P01" || c == "57P02" || c == "57P03"
+	}
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
 	return errors.As(err, &connectErr) || errors.As(err, &netErr)
