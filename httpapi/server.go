@@ -23,7 +23,8 @@ type Server struct {
 	// pagination links and api_url); empty: taken from each request.
 	PublicURL string
 	Logger    *slog.Logger
-	// Ready reports whether the database answers (for /readyz); nil: always.
+	// Ready reports why writes cannot succeed now (for /readyz, which then
+	// answers 503), or nil; it should log the reason. nil: always ready.
 	Ready func(r *http.Request) error
 	// AccessLog writes one log line per request.
 	AccessLog bool
@@ -125,11 +126,15 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// errNotReady does not say why: the reason (a file path, a database
+// error) is for the operator's log, which Ready writes.
+var errNotReady = &apiError{http.StatusServiceUnavailable, "service unavailable", "the server cannot take writes now; retry shortly"}
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.Ready != nil {
 		if err := s.Ready(r); err != nil {
-			s.Logger.Warn("not ready", "error", err.Error())
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+			w.Header().Set("Retry-After", "1")
+			s.writeError(w, r, errNotReady)
 			return
 		}
 	}

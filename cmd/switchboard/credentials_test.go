@@ -22,6 +22,9 @@ import (
 func TestPartnerCredentialRules(t *testing.T) {
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "rules.db")
 	env := func(string) string { return "" }
+	if err := run(context.Background(), []string{"migrate", "--db", dsn}, env, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"partners", "create", "--db", dsn, "--name", "tokens-only"}, env, &out, io.Discard); err != nil {
 		t.Fatal(err)

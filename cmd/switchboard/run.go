@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"switchboard/sqlstore"
 )
 
 const (
@@ -15,102 +21,176 @@ const (
 	defaultDB   = "sqlite:switchboard.db"
 )
 
-const usage = `Usage: switchboard <command> [flags]
-
-Commands:
-  serve                  run the API server
-  migrate                create or update the database schema
-  partners create        create a partner and its first API token
-  partners list          list the partners
-  partners set-password  set a partner's Basic password
-  partners disable       disable a partner's credentials
-  tokens create          create an API token for a partner
-  tokens list            list API tokens (never their values)
-  tokens revoke          revoke an API token
-  version                print the version
-
-Run 'switchboard <command> --help' for the flags of a command.
-`
-
-// command is one subcommand: its words and what runs it.
-type command struct {
-	run func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
-}
-
-var commands = map[string]command{
-	"serve": {func(ctx context.Context, a []string, g func(string) string, _, e io.Writer) error {
-		return serve(ctx, a, g, e)
-	}},
-	"migrate":               {migrate},
-	"partners create":       {createPartner},
-	"partners list":         {listPartners},
-	"partners set-password": {setPartnerPassword},
-	"partners disable":      {disablePartner},
-	"tokens create":         {createToken},
-	"tokens list":           {listTokens},
-	"tokens revoke":         {revokeToken},
-	"version":               {printVersion},
-}
-
 // run is the whole program: args without the program name, getenv for the
-// environment, and where to write.
+// environment, and where to write. Commands are built anew for each call,
+// so tests can run the program many times in one process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+	root := newRootCommand(getenv, stdout, stderr, func(ctx context.Context, cfg serveConfig) error {
+		return serve(ctx, cfg, stderr)
+	})
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// newRootCommand is `switchboard` and every command below it (one file per
+// noun: serve.go, migrate.go, partners.go, tokens.go, version.go); `serve`
+// parses its configuration and hands it to runServe.
+func newRootCommand(getenv func(string) string, stdout, stderr io.Writer, runServe func(context.Context, serveConfig) error) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "switchboard",
+		Short: "A server for the CarrierX Core API v2 Endpoints resource, and its administration",
+		Long: "Switchboard serves the CarrierX Core API v2 Endpoints resource on SQLite or PostgreSQL.\n" +
+			"Administration commands work on the same database, also while a server runs on it.",
+		Version:       versionLine(),
+		SilenceErrors: true, // main prints the error once
+		SilenceUsage:  true, // a failing command is not a usage mistake
+		// Every flag that has an environment variable takes the variable's
+		// value when the flag is not given, through the flag's own parser.
+		PersistentPreRunE:     func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd.Flags(), getenv) },
+		RunE:                  group,
+		DisableFlagsInUseLine: true,
 	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(
+		newServeCommand(getenv, runServe),
+		newMigrateCommand(),
+		newPartnersCommand(),
+		newTokensCommand(),
+		newVersionCommand(),
+	)
+	return root
+}
+
+// group is what a command that only holds others does when run itself:
+// it names the commands it has, and fails, since nothing was done.
+func group(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unknown command %q for %q (see '%s --help')", args[0], cmd.CommandPath(), cmd.CommandPath())
 	}
-	if len(args) > 1 {
-		if c, ok := commands[args[0]+" "+args[1]]; ok {
-			return c.run(ctx, args[2:], getenv, stdout, stderr)
+	cmd.SetOut(cmd.ErrOrStderr())
+	cmd.Usage()
+	if !cmd.HasParent() {
+		return errors.New("no command given (see 'switchboard --help')")
+	}
+	return fmt.Errorf("%q needs a command (see '%s --help')", cmd.CommandPath(), cmd.CommandPath())
+}
+
+// newGroup is a command that only holds subcommands.
+func newGroup(use, short string, subs ...*cobra.Command) *cobra.Command {
+	g := &cobra.Command{Use: use, Short: short, RunE: group, Args: cobra.ArbitraryArgs, DisableFlagsInUseLine: true}
+	g.AddCommand(subs...)
+	return g
+}
+
+var singleDash = regexp.MustCompile(`in -([a-z][a-z-]+)`)
+
+// flagError points at --help, and at the two-dash form of a long flag
+// given with one dash (Go's flag package took -db; the documented form,
+// and the only one now, is --db).
+func flagError(cmd *cobra.Command, err error) error {
+	name := strings.TrimPrefix(cmd.CommandPath(), "switchboard ")
+	if m := singleDash.FindStringSubmatch(err.Error()); m != nil && cmd.Flags().Lookup(m[1]) != nil {
+		return fmt.Errorf("%s: %w: long flags take two dashes: --%s", name, err, m[1])
+	}
+	return fmt.Errorf("%s: %w (see '%s --help')", name, err, cmd.CommandPath())
+}
+
+// envAnnotation marks a flag with the environment variable it reads.
+const envAnnotation = "env"
+
+// withEnv ties the flag name to an environment variable and says so in its
+// help.
+func withEnv(fs *pflag.FlagSet, name, env string) {
+	f := fs.Lookup(name)
+	if _, ok := f.Value.(repeatable); ok {
+		f.Usage += " [$" + env + ", comma-separated]"
+	} else {
+		f.Usage += " [$" + env + "]"
+	}
+	fs.SetAnnotation(name, envAnnotation, []string{env})
+}
+
+// applyEnv gives each flag not on the command line its environment
+// variable's value. The flag's own parser reads it, so a variable that does
+// not parse (SWITCHBOARD_RATE_LIMIT=ten) is an error, never a silent
+// default. A repeatable flag reads a comma-separated list.
+func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		env := f.Annotations[envAnnotation]
+		if err != nil || len(env) == 0 || f.Changed {
+			return
+		}
+		v := getenv(env[0])
+		if v == "" {
+			return
+		}
+		values := []string{v}
+		if _, ok := f.Value.(repeatable); ok {
+			values = splitList(v)
+		}
+		for _, one := range values {
+			if e := f.Value.Set(one); e != nil {
+				var numErr *strconv.NumError
+				if errors.As(e, &numErr) {
+					e = fmt.Errorf("want a %s: %w", map[string]string{"float64": "number", "int": "whole number"}[f.Value.Type()], numErr.Err)
+				}
+				err = fmt.Errorf("$%s=%q (for --%s): %w", env[0], v, f.Name, e)
+				return
+			}
+		}
+	})
+	return err
+}
+
+// repeatable is a flag that may be given several times; its variable is a
+// comma-separated list.
+type repeatable interface{ repeatable() }
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
 		}
 	}
-	if c, ok := commands[args[0]]; ok {
-		return c.run(ctx, args[1:], getenv, stdout, stderr)
-	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", strings.Join(args[:min(2, len(args))], " "))
+	return out
 }
 
-// newFlags is a flag set for `switchboard name` that reports errors to
-// stderr and returns them; --help prints what the command does and every flag.
-func newFlags(name, about string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: switchboard %s [flags]\n\n%s\n\nFlags:\n", name, about)
-		fs.PrintDefaults()
-	}
-	return fs
+// addDBFlag is --db of every command that opens the database: one
+// definition, one environment variable, one default.
+func addDBFlag(cmd *cobra.Command) *string {
+	dsn := cmd.Flags().String("db", defaultDB, "database `DSN`: sqlite:PATH, memory (nothing on disk) or postgres://user:pass@host:port/db")
+	withEnv(cmd.Flags(), "db", "SWITCHBOARD_DB")
+	return dsn
 }
 
-// envOr returns the environment variable's value, or def when it is unset.
-func envOr(getenv func(string) string, name, def string) string {
-	if v := getenv(name); v != "" {
-		return v
+// openExisting opens the database of an administration command: it must
+// exist already (only serve and migrate create one), so that a mistyped
+// path is an error rather than a new, empty database.
+func openExisting(ctx context.Context, dsn string) (*sqlstore.DB, error) {
+	db, err := sqlstore.Open(ctx, dsn, sqlstore.Options{MaxConns: 2, MustExist: true})
+	if errors.Is(err, sqlstore.ErrNoDatabase) {
+		return nil, fmt.Errorf("%w (administration commands never create a database: run 'switchboard migrate --db DSN' or start 'switchboard serve' first)", err)
 	}
-	return def
+	return db, err
 }
 
-// envFloat reads a numeric environment variable (0 when unset or not a number;
-// the flag's own parsing reports bad values given on the command line).
-func envFloat(getenv func(string) string, name string) float64 {
-	f, _ := strconv.ParseFloat(getenv(name), 64)
-	return f
+func printJSON(w io.Writer, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", data)
+	return err
 }
 
-// parse parses flags; -h is not an error.
-func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
-	err = fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return true, nil
+func dash(s string) string {
+	if s == "" {
+		return "-"
 	}
-	if err == nil && fs.NArg() > 0 {
-		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return false, err
+	return s
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	sb "switchboard"
 )
 
@@ -150,10 +152,16 @@ func TestServeEndToEnd(t *testing.T) {
 func TestCommandErrors(t *testing.T) {
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "cli.db")
 	env := func(string) string { return "" }
+	if err := run(context.Background(), []string{"migrate", "--db", dsn}, env, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{},
 		{"bogus"},
 		{"partners", "delete"},
+		{"partners"},
+		{"tokens", "create", "extra-argument"},
+		{"serve", "--rate-limit", "ten"},
 		{"partners", "create", "--db", dsn},
 		{"partners", "create", "--db", dsn, "--name", "x", "--login", "only-login"},
 		{"partners", "create", "--db", dsn, "--name", "x", "--scopes", "endpoints.everything"},
@@ -226,6 +234,7 @@ func TestAdminCommands(t *testing.T) {
 		}
 		return out.String()
 	}
+	cli("migrate", "--db", dsn)
 	var p struct {
 		PartnerSID string `json:"partner_sid"`
 		TokenID    string `json:"token_id"`
@@ -265,30 +274,41 @@ func TestAdminCommands(t *testing.T) {
 	}
 }
 
-// --help on every command explains the command and each of its flags.
+// --help on every command and group explains it and each of its flags;
+// help COMMAND says the same.
 func TestHelp(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for name := range commands {
-		if !strings.Contains(out.String(), name) {
-			t.Errorf("switchboard --help does not list %q", name)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden || sub.Name() == "help" {
+				continue
+			}
+			walk(sub)
 		}
-		var help bytes.Buffer
-		if err := run(context.Background(), append(strings.Fields(name), "--help"), func(string) string { return "" }, io.Discard, &help); err != nil {
-			t.Errorf("%s --help: %v", name, err)
+		path := strings.Fields(c.CommandPath())[1:]
+		if len(path) == 1 && !strings.Contains(out.String(), "  "+path[0]+" ") {
+			t.Errorf("switchboard --help does not list %q", path[0])
 		}
-		text := help.String()
-		if !strings.HasPrefix(text, "Usage: switchboard "+name) || !strings.Contains(text, "Flags:") {
-			t.Errorf("%s --help:\n%s", name, text)
-		}
-		// Every flag line ("  -name ...") is followed by its explanation.
-		lines := strings.Split(text, "\n")
-		for i, l := range lines {
-			if strings.HasPrefix(l, "  -") && (i+1 >= len(lines) || len(strings.TrimSpace(lines[i+1])) < 8) {
-				t.Errorf("%s --help: flag %q has no explanation", name, l)
+		for _, form := range [][]string{append(append([]string{}, path...), "--help"), append([]string{"help"}, path...)} {
+			var help bytes.Buffer
+			if err := run(context.Background(), form, func(string) string { return "" }, &help, io.Discard); err != nil {
+				t.Errorf("switchboard %s: %v", strings.Join(form, " "), err)
+			}
+			text := help.String()
+			if !strings.Contains(text, "Usage:\n  "+c.CommandPath()) || !strings.Contains(text, "Flags:") || len(c.Long) > 0 && !strings.Contains(text, c.Long) {
+				t.Errorf("switchboard %s:\n%s", strings.Join(form, " "), text)
+			}
+			// Every flag line ("  --name ...") has its explanation.
+			for _, l := range strings.Split(text, "\n") {
+				if f := strings.Fields(l); strings.HasPrefix(strings.TrimSpace(l), "-") && len(strings.Join(f[min(len(f), 2):], " ")) < 8 {
+					t.Errorf("switchboard %s: flag %q has no explanation", strings.Join(form, " "), l)
+				}
 			}
 		}
 	}
+	walk(newRootCommand(func(string) string { return "" }, io.Discard, io.Discard, nil))
 }

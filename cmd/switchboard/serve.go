@@ -6,28 +6,137 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	sb "switchboard"
 	"switchboard/httpapi"
 	"switchboard/sqlstore"
 )
 
-// shutdownTimeout bounds how long requests in flight may finish after
-// SIGINT or SIGTERM.
-const shutdownTimeout = 10 * time.Second
+// serveConfig is everything `serve` runs with, from flags and environment.
+type serveConfig struct {
+	Addr      string
+	DB        string
+	PublicURL string
+	// SystemGateways nil leaves the stored gateways as they are.
+	SystemGateways []sb.IPPort
+	RateLimit      float64
+	RateBurst      int
+	DebugAddr      string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (for the limits on failed sign-ins); none: the peer is.
+	TrustedProxies []netip.Prefix
+	// ShutdownTimeout bounds how long requests in flight may finish after
+	// SIGINT or SIGTERM.
+	ShutdownTimeout time.Duration
+	// BootstrapToken is the sandbox partner's token on a new database
+	// (SWITCHBOARD_BOOTSTRAP_TOKEN; empty: a random one).
+	BootstrapToken string
+}
+
+func newServeCommand(getenv func(string) string, runServe func(context.Context, serveConfig) error) *cobra.Command {
+	var cfg serveConfig
+	var gateways gatewayList
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the API server",
+		Long: "Runs the API server. Every flag has an environment variable; a flag wins over its variable.\n" +
+			"On the first start on a new database it creates the partner \"sandbox\" and prints its token\n" +
+			"once, as \"sandbox token: ...\" on standard error (SWITCHBOARD_BOOTSTRAP_TOKEN chooses it).",
+		Args: cobra.NoArgs,
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.Addr, "addr", defaultAddr, "`host:port` to listen on")
+	withEnv(fs, "addr", "SWITCHBOARD_ADDR")
+	dsn := addDBFlag(cmd)
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "`URL` clients reach the API at, for links and api_url (default: from each request)")
+	withEnv(fs, "public-url", "SWITCHBOARD_PUBLIC_URL")
+	fs.Var(&gateways, "system-gateway", "system gateway `IP[:PORT]`, repeatable: every partner gets a read-only system_gateway endpoint")
+	withEnv(fs, "system-gateway", "SWITCHBOARD_SYSTEM_GATEWAYS")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", 0, "`N` requests per second each API credential may make; 0 turns the limit off")
+	withEnv(fs, "rate-limit", "SWITCHBOARD_RATE_LIMIT")
+	fs.IntVar(&cfg.RateBurst, "rate-burst", 0, "`N` requests a credential may make at once above its rate (default: the rate, rounded up)")
+	withEnv(fs, "rate-burst", "SWITCHBOARD_RATE_BURST")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "`host:port` to serve Go's profiler (/debug/pprof/) on, apart from the API; off when empty")
+	withEnv(fs, "debug-addr", "SWITCHBOARD_DEBUG_ADDR")
+	fs.Var(prefixList{&cfg.TrustedProxies}, "trusted-proxies", "comma-separated `addresses` or CIDRs of reverse proxies whose X-Forwarded-For names the client, for the limits on failed sign-ins (default none: the client is the connection's peer)")
+	withEnv(fs, "trusted-proxies", "SWITCHBOARD_TRUSTED_PROXIES")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may finish after SIGINT or SIGTERM (`duration`, e.g. 10s)")
+	withEnv(fs, "shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg.DB = *dsn
+		cfg.SystemGateways = gateways.addrs
+		cfg.BootstrapToken = getenv("SWITCHBOARD_BOOTSTRAP_TOKEN")
+		if err := cfg.validate(); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return runServe(cmd.Context(), cfg)
+	}
+	return cmd
+}
+
+// validate checks what the flags' parsers cannot: ranges and forms.
+func (c serveConfig) validate() error {
+	var errs []error
+	if err := checkHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr: %w", err))
+	}
+	if c.DebugAddr != "" {
+		if err := checkHostPort(c.DebugAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--debug-addr: %w", err))
+		}
+	}
+	if c.DB == "" {
+		errs = append(errs, errors.New("--db: empty"))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("--public-url %q: want http://HOST[:PORT] or https://...", c.PublicURL))
+		}
+	}
+	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
+		errs = append(errs, fmt.Errorf("--rate-limit %v: want a number of requests per second, 0 or more", c.RateLimit))
+	}
+	if c.RateBurst < 0 {
+		errs = append(errs, fmt.Errorf("--rate-burst %d: want 0 or more", c.RateBurst))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: want more than 0", c.ShutdownTimeout))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+func checkHostPort(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: bad port", v)
+	}
+	return nil
+}
 
 // gatewayList is the repeatable --system-gateway flag.
-type gatewayList struct {
-	addrs []sb.IPPort
-	set   bool // given on the command line: replaces the environment's list
-}
+type gatewayList struct{ addrs []sb.IPPort }
 
 func (g *gatewayList) String() string {
 	parts := make([]string, len(g.addrs))
@@ -38,13 +147,6 @@ func (g *gatewayList) String() string {
 }
 
 func (g *gatewayList) Set(v string) error {
-	if !g.set {
-		g.addrs, g.set = nil, true
-	}
-	return g.add(v)
-}
-
-func (g *gatewayList) add(v string) error {
 	a, err := parseGateway(strings.TrimSpace(v))
 	if err != nil {
 		return err
@@ -52,6 +154,9 @@ func (g *gatewayList) add(v string) error {
 	g.addrs = append(g.addrs, a)
 	return nil
 }
+
+func (g *gatewayList) Type() string { return "IP[:PORT]" }
+func (g *gatewayList) repeatable()  {}
 
 // parseGateway reads IP[:PORT] (IPv6 with a port in brackets; port 5060
 // when none is given). The address goes through the same check as an
@@ -72,6 +177,32 @@ func parseGateway(v string) (sb.IPPort, error) {
 	}
 	return sb.IPPort{IP: canonical, Port: port}, nil
 }
+
+// prefixList is --trusted-proxies: one comma-separated list (the last
+// given wins, as for any single-valued flag).
+type prefixList struct{ prefixes *[]netip.Prefix }
+
+func (l prefixList) String() string {
+	if l.prefixes == nil {
+		return ""
+	}
+	parts := make([]string, len(*l.prefixes))
+	for i, p := range *l.prefixes {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l prefixList) Set(v string) error {
+	p, err := parsePrefixes(v)
+	if err != nil {
+		return err
+	}
+	*l.prefixes = p
+	return nil
+}
+
+func (prefixList) Type() string { return "addresses" }
 
 // parsePrefixes reads a comma-separated list of CIDRs and addresses (an
 // address is its own /32 or /128).
@@ -94,34 +225,13 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := newFlags("serve", "Runs the API server. Every flag has an environment variable; a flag wins over its variable.", stderr)
-	addr := fs.String("addr", envOr(getenv, "SWITCHBOARD_ADDR", defaultAddr), "`host:port` to listen on [$SWITCHBOARD_ADDR]")
-	dsn := fs.String("db", envOr(getenv, "SWITCHBOARD_DB", defaultDB), "database `DSN`: sqlite:PATH, memory (nothing on disk) or postgres://... [$SWITCHBOARD_DB]")
-	publicURL := fs.String("public-url", getenv("SWITCHBOARD_PUBLIC_URL"), "`URL` clients reach the API at, for links and api_url (default: from each request) [$SWITCHBOARD_PUBLIC_URL]")
-	var gateways gatewayList
-	for _, v := range strings.Split(getenv("SWITCHBOARD_SYSTEM_GATEWAYS"), ",") {
-		if strings.TrimSpace(v) != "" {
-			if err := gateways.add(v); err != nil {
-				return fmt.Errorf("SWITCHBOARD_SYSTEM_GATEWAYS: %w", err)
-			}
-		}
-	}
-	rateLimit := fs.Float64("rate-limit", envFloat(getenv, "SWITCHBOARD_RATE_LIMIT"), "requests per `second` each API credential may make; 0 turns the limit off [$SWITCHBOARD_RATE_LIMIT]")
-	rateBurst := fs.Int("rate-burst", int(envFloat(getenv, "SWITCHBOARD_RATE_BURST")), "`requests` a credential may make at once above its rate (default: the rate, rounded up) [$SWITCHBOARD_RATE_BURST]")
-	debugAddr := fs.String("debug-addr", getenv("SWITCHBOARD_DEBUG_ADDR"), "`host:port` to serve Go's profiler (/debug/pprof/) on, apart from the API; off when empty [$SWITCHBOARD_DEBUG_ADDR]")
-	trustedProxies := fs.String("trusted-proxies", getenv("SWITCHBOARD_TRUSTED_PROXIES"), "comma-separated `addresses` or CIDRs of reverse proxies whose X-Forwarded-For names the client, for the limits on failed sign-ins (default none: the client is the connection's peer) [$SWITCHBOARD_TRUSTED_PROXIES]")
-	fs.Var(&gateways, "system-gateway", "system gateway `IP[:PORT]`, repeatable: every partner gets a read-only system_gateway endpoint [$SWITCHBOARD_SYSTEM_GATEWAYS, comma-separated]")
-	if help, err := parse(fs, args); help || err != nil {
-		return err
-	}
-	proxies, err := parsePrefixes(*trustedProxies)
-	if err != nil {
-		return fmt.Errorf("--trusted-proxies: %w", err)
-	}
+// serve runs the server until ctx ends, then shuts it down: exit 0 once
+// every request in flight has finished (or, past cfg.ShutdownTimeout, had
+// its connection closed) and the database is closed.
+func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	logger := newLogger(stderr)
-	if *debugAddr != "" {
-		stop, err := serveDebug(*debugAddr, logger)
+	if cfg.DebugAddr != "" {
+		stop, err := serveDebug(cfg.DebugAddr, logger)
 		if err != nil {
 			return fmt.Errorf("debug listener: %w", err)
 		}
@@ -131,11 +241,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// The database is opened before listening, so that a healthy server is a
 	// ready one; only when it cannot be reached (PostgreSQL starting later)
 	// does the server listen first and keep trying.
-	db, err := sqlstore.Open(ctx, *dsn, sqlstore.Options{})
+	db, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{})
 	if err != nil && !sqlstore.IsUnavailable(err) {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		if db != nil {
 			db.Close()
@@ -143,22 +253,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	gate := &httpapi.Gate{}
+	requests := &inFlight{next: gate}
 	srv := &http.Server{
-		Handler:           gate,
+		Handler:           requests,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	ready := newReadiness(nil, logger)
 	// start finishes the set-up on an open database and opens the gate.
 	start := func(db *sqlstore.DB) error {
-		if err := prepare(ctx, db, gateways.addrs, getenv("SWITCHBOARD_BOOTSTRAP_TOKEN"), stderr); err != nil {
+		if path := db.CreatedFile(); path != "" {
+			logger.Info("created a new database", "path", path)
+		}
+		if err := prepare(ctx, db, cfg.SystemGateways, cfg.BootstrapToken, stderr); err != nil {
 			return err
 		}
-		api := &httpapi.Server{Store: db, PublicURL: *publicURL, Logger: logger, AccessLog: true,
-			Registry: newRegistry(db), RateLimit: *rateLimit, RateBurst: *rateBurst, TrustedProxies: proxies,
-			Ready: func(r *http.Request) error { return db.Ping(r.Context()) }}
+		ready.check = db.CheckWritable
+		api := &httpapi.Server{Store: db, PublicURL: cfg.PublicURL, Logger: logger, AccessLog: true,
+			Registry: newRegistry(db), RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
+			Ready: func(*http.Request) error { return ready.ready() }}
 		gate.Open(api.Handler())
 		return nil
 	}
@@ -173,13 +289,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())
 	if db == nil {
-		if db = openWithRetry(ctx, *dsn, logger); db != nil {
+		db, err = openWithRetry(ctx, cfg.DB, logger)
+		if err == nil && db != nil {
 			defer db.Close()
-			if err := start(db); err != nil {
-				srv.Close()
-				return err
+			err = start(db)
+			if err == nil {
+				logger.Info("database reachable; serving the API")
 			}
-			logger.Info("database reachable; serving the API")
+		}
+		if err != nil {
+			srv.Close()
+			requests.wait(cfg.ShutdownTimeout)
+			return err
 		}
 	}
 
@@ -189,30 +310,49 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	ready.drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// Past the timeout the remaining connections are closed: those
+		// clients get no answer (or an incomplete one), never a 500 from
+		// a closed database, because the database stays open until their
+		// handlers have returned.
+		logger.Warn("requests still in flight at the shutdown timeout; closing their connections",
+			"in_flight", requests.count(), "timeout", cfg.ShutdownTimeout.String())
+		srv.Close()
+	}
+	if !requests.wait(cfg.ShutdownTimeout) {
+		logger.Warn("handlers still running after their connections were closed; closing the database anyway", "in_flight", requests.count())
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	logger.Info("stopped")
 	return nil
 }
 
-// openWithRetry opens the database, waiting longer after each failure, until
-// it answers or ctx ends (then it returns nil).
-func openWithRetry(ctx context.Context, dsn string, logger *slog.Logger) *sqlstore.DB {
+// openWithRetry opens the database, waiting longer after each failure
+// while the server cannot be reached, until it answers (db), answers with
+// an error retrying cannot fix (err), or ctx ends (nil, nil).
+func openWithRetry(ctx context.Context, dsn string, logger *slog.Logger) (*sqlstore.DB, error) {
 	wait := 100 * time.Millisecond
 	for {
 		db, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
 		if err == nil {
-			return db
+			return db, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		if !sqlstore.IsUnavailable(err) {
+			logger.Error("database refused; stopping", "error", err.Error())
+			return nil, err
 		}
 		logger.Warn("database not reachable; retrying", "error", err.Error(), "retry_in", wait.String())
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, nil
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 5*time.Second)
