@@ -1,11 +1,9 @@
 package switchboard
 
 import (
-	"encoding/json"
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // UpdateMode says how an update treats the body (§3).
@@ -34,20 +32,6 @@ func ParseUpdateMode(nestedObjects string) (UpdateMode, error) {
 	return 0, BadRequest("nested_objects", "nested_objects must be \"replace\" or absent")
 }
 
-// changeable lists the fields a partner may change on an endpoint of type t
-// (auth_required aside: it depends on the credential's scope). They are also
-// the fields a PUT must hold.
-func changeable(t EndpointType) []string {
-	switch {
-	case t == TypeThirdParty:
-		return []string{"addresses", "attributes", "capacity", "name", "out_sip_password", "out_sip_username", "transformations"}
-	case t == TypeVoicemail:
-		return []string{"capacity", "name", "properties"}
-	default:
-		return []string{"capacity", "name"}
-	}
-}
-
 // NewEndpointParams is what create needs besides the body.
 type NewEndpointParams struct {
 	PublicURL string // base of the api_url of hosted endpoints
@@ -58,22 +42,23 @@ type NewEndpointParams struct {
 // stored here.
 func NewEndpoint(c Caller, body Body, params NewEndpointParams) (*Endpoint, error) {
 	var p problems
-	typ := EndpointType("")
+	var rules TypeRules // of the type, once it is known and creatable
 	switch raw, present := body["type"]; {
 	case !present:
 		p.add("type", "field is required")
 	default:
 		s, ok := raw.(string)
-		typ = EndpointType(s)
+		r, known := EndpointType(s).Rules()
 		switch {
-		case !ok || !typ.Known():
-			p.add("type", "must be one of: "+typeList())
-			typ = ""
-		case typ == TypeSystemGateway:
-			p.add("type", "system_gateway endpoints cannot be created through the API")
-			typ = ""
+		case !ok || !known:
+			p.add("type", "must be one of: "+creatableTypes())
+		case !r.Creatable:
+			p.add("type", s+" endpoints cannot be created through the API")
+		default:
+			rules = r
 		}
 	}
+	typ := rules.Type
 	e := &Endpoint{
 		Addresses:       []Address{},
 		Attributes:      map[string]string{},
@@ -86,16 +71,17 @@ func NewEndpoint(c Caller, body Body, params NewEndpointParams) (*Endpoint, erro
 	}
 	apply(&p, c, e, e.Clone(), body, Replace, true)
 	if typ != "" {
-		if typ.Hosted() {
+		if rules.Hosted {
 			refuseOnHosted(&p, e)
 		}
-		if typ == TypeThirdParty && len(e.Properties) > 0 {
-			p.add("properties", "third_party endpoints have no properties")
-		}
-		if _, generated := hostedAPIPaths[typ]; generated && len(e.Properties) > 0 {
+		switch {
+		case len(e.Properties) == 0:
+		case rules.APIPath != "":
 			p.add("properties", "field is read-only")
+		case rules.Properties == nil:
+			p.add("properties", string(typ)+" endpoints have no properties")
 		}
-		if typ == TypeThirdParty && !p.has("addresses") && len(e.Addresses) == 0 {
+		if rules.SIPTrunk && !p.has("addresses") && len(e.Addresses) == 0 {
 			p.add("addresses", "at least one address is required")
 		}
 	}
@@ -103,17 +89,11 @@ func NewEndpoint(c Caller, body Body, params NewEndpointParams) (*Endpoint, erro
 		return nil, err
 	}
 	e.EndpointSID = NewSID()
-	if typ == TypeThirdParty {
+	if rules.VoIPToken {
 		e.VoIPToken = ptr(NewSID())
 	}
-	if path, generated := hostedAPIPaths[typ]; generated {
-		e.Properties = Properties{
-			"account_sid":   ptr(NewSID()),
-			"api_url":       ptr(params.PublicURL + path),
-			"container_sid": nil,
-			"login":         ptr(NewLogin(e.Name, 0)),
-			"password":      ptr(NewPassword()),
-		}
+	if rules.APIPath != "" {
+		e.Properties = rules.hostedAppProperties(e.Name, params)
 	}
 	return e, nil
 }
@@ -137,30 +117,30 @@ func refuseOnHosted(p *problems, e *Endpoint) {
 // Update validates an update body against the stored endpoint cur and
 // returns the endpoint as it would be afterwards; cur is not modified.
 func (cur *Endpoint) Update(c Caller, body Body, mode UpdateMode) (*Endpoint, error) {
-	if cur.Type == TypeSystemGateway {
-		return nil, Forbidden("system_gateway endpoints cannot be changed or deleted")
+	rules, _ := cur.Type.Rules()
+	if rules.Fixed {
+		return nil, Forbidden(string(cur.Type) + " endpoints cannot be changed or deleted")
 	}
 	var p problems
 	next := cur.Clone()
 	apply(&p, c, next, cur, body, mode, false)
 
-	allowed := changeable(cur.Type)
-	if mode == Put {
-		for _, f := range allowed {
-			if _, present := body[f]; !present {
-				p.add(f, "field is required")
-			}
-		}
-	}
 	// A field the type does not let a partner change is accepted only when
 	// the result is what is stored (§11.3), so GET-modify-PUT round trips work.
 	msg := "field cannot be updated for " + string(cur.Type) + " endpoints"
-	for _, f := range []string{"addresses", "attributes", "out_sip_password", "out_sip_username", "properties", "transformations"} {
-		if _, present := body[f]; present && !slices.Contains(allowed, f) && !p.has(f) && !sameField(f, next, cur) {
-			p.add(f, msg)
+	for _, f := range fieldTable {
+		if f.ReadOnly {
+			continue
+		}
+		_, present := body[f.Name]
+		switch changeable := f.ChangeableOn(rules); {
+		case mode == Put && changeable && f.Scope == "" && !present:
+			p.add(f.Name, "field is required")
+		case present && !changeable && !p.has(f.Name) && !f.same(next, cur):
+			p.add(f.Name, msg)
 		}
 	}
-	if cur.Type == TypeThirdParty && !p.has("addresses") && len(next.Addresses) == 0 {
+	if rules.SIPTrunk && !p.has("addresses") && len(next.Addresses) == 0 {
 		p.add("addresses", "at least one address is required")
 	}
 	if err := p.err(); err != nil {
@@ -169,100 +149,26 @@ func (cur *Endpoint) Update(c Caller, body Body, mode UpdateMode) (*Endpoint, er
 	return next, nil
 }
 
-func sameField(field string, a, b *Endpoint) bool {
-	switch field {
-	case "addresses":
-		return slices.EqualFunc(a.Addresses, b.Addresses, Address.Equal)
-	case "attributes":
-		return maps.Equal(a.Attributes, b.Attributes)
-	case "out_sip_password":
-		return equalPtr(a.OutSIPPassword, b.OutSIPPassword)
-	case "out_sip_username":
-		return equalPtr(a.OutSIPUsername, b.OutSIPUsername)
-	case "properties":
-		return a.Properties.Equal(b.Properties)
-	case "transformations":
-		return slices.EqualFunc(a.Transformations, b.Transformations, Transformation.Equal)
-	}
-	return false
-}
-
 // apply writes the body's fields into next, reading nested objects per mode;
 // cur is the stored endpoint (or, on create, the defaults) that read-only
 // fields are compared with.
 func apply(p *problems, c Caller, next, cur *Endpoint, body Body, mode UpdateMode, creating bool) {
+	in := &input{next: next, cur: cur, mode: mode, creating: creating}
 	for key, v := range body {
-		switch key {
-		case "name":
-			if s, ok := readString(p, key, v, 1, maxNameLen); ok {
-				next.Name = s
-			}
-		case "capacity":
-			if n, ok := readInt(p, key, v, 0, maxCapacity); ok {
-				next.Capacity = n
-			}
-		case "auth_required":
-			if !c.Scopes.Has(ScopeManageAuthRequired) {
-				p.add(key, "partner does not have permissions to set this value")
-			} else if b, ok := readBool(p, key, v); ok {
-				next.AuthRequired = b
-			}
-		case "out_sip_username":
-			if s, ok := readNullableString(p, key, v, maxSIPCredential); ok {
-				next.OutSIPUsername = s
-			}
-		case "out_sip_password":
-			if s, ok := readNullableString(p, key, v, maxSIPCredential); ok {
-				next.OutSIPPassword = s
-			}
-		case "attributes":
-			applyAttributes(p, next, v, mode)
-		case "properties":
-			applyProperties(p, next, v, mode)
-		case "addresses":
-			applyAddresses(p, next, v, mode)
-		case "transformations":
-			applyTransformations(p, next, v, mode)
-		case "type":
-			if !creating && v != string(cur.Type) {
-				p.add(key, "field is read-only")
-			}
-		case "endpoint_sid", "partner_sid", "voip_token", "cps_limit":
-			if !sameReadOnly(key, v, cur, creating) {
-				p.add(key, "field is read-only")
-			}
-		case "partner":
-			// Present in with_related=true answers; accepted back unchanged.
-			if m, ok := v.(map[string]any); !ok || m["partner_sid"] != cur.PartnerSID {
+		f, known := FieldByName(key)
+		switch {
+		case !known:
+			p.add(key, "unknown field")
+		case f.Scope != "" && !c.Scopes.Has(f.Scope):
+			p.add(key, "partner does not have permissions to set this value")
+		case f.ReadOnly:
+			if !f.holds(in, v) {
 				p.add(key, "field is read-only")
 			}
 		default:
-			p.add(key, "unknown field")
+			f.read(p, in, v)
 		}
 	}
-}
-
-// sameReadOnly reports whether v is the value the read-only field has (or,
-// on create, will have: cps_limit and voip_token may be sent as null).
-func sameReadOnly(field string, v any, cur *Endpoint, creating bool) bool {
-	switch field {
-	case "endpoint_sid":
-		return !creating && v == cur.EndpointSID
-	case "partner_sid":
-		return v == cur.PartnerSID
-	case "voip_token":
-		if creating || cur.VoIPToken == nil {
-			return v == nil
-		}
-		return v == *cur.VoIPToken
-	case "cps_limit":
-		if cur.CPSLimit == nil {
-			return v == nil
-		}
-		n, ok := v.(json.Number)
-		return ok && n.String() == strconv.FormatInt(*cur.CPSLimit, 10)
-	}
-	return false
 }
 
 func applyAttributes(p *problems, next *Endpoint, v any, mode UpdateMode) {
@@ -340,15 +246,4 @@ func applyList[T any](p *problems, field string, v any, mode UpdateMode, maxLen 
 		return nil, false
 	}
 	return got, true
-}
-
-// typeList names the types a partner can create, for error messages.
-func typeList() string {
-	var names []string
-	for _, t := range EndpointTypes {
-		if t != TypeSystemGateway {
-			names = append(names, string(t))
-		}
-	}
-	return strings.Join(names, ", ")
 }

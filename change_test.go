@@ -76,7 +76,11 @@ func TestNewEndpointDefaults(t *testing.T) {
 }
 
 func TestNewEndpointHostedProperties(t *testing.T) {
-	for typ, path := range hostedAPIPaths {
+	for _, r := range typeTable {
+		if r.APIPath == "" {
+			continue
+		}
+		typ, path := r.Type, r.APIPath
 		e := mustCreate(t, manager, `{"type":"`+string(typ)+`","name":"My Conf!"}`)
 		p := e.Properties
 		if *p["api_url"] != "http://sb.test"+path || p["container_sid"] != nil || !IsSID(*p["account_sid"]) {

@@ -2,6 +2,12 @@
 // Endpoint and its parts, their validation, the rules of each endpoint type,
 // and the semantics of create, PATCH and PUT. It knows nothing of HTTP or SQL;
 // the packages below it (httpapi, sqlstore, filter) and cmd/switchboard do.
+//
+// Two tables hold what differs between fields and between types:
+// fieldTable (fieldtable.go) has a row per top-level field, typeTable
+// (typetable.go) a row per endpoint type. Validation, the store's columns,
+// the orderable fields and the names include_fields accepts come from them;
+// tests tie the filter's allow-list and httpapi/openapi.json to them.
 package switchboard
 
 import (
@@ -10,46 +16,6 @@ import (
 	"slices"
 	"strings"
 )
-
-// EndpointType is the kind of an endpoint (§4 of the spec).
-type EndpointType string
-
-const (
-	TypeThirdParty         EndpointType = "third_party"
-	TypeSystemGateway      EndpointType = "system_gateway"
-	TypeConference         EndpointType = "conference"
-	TypeConferencePlayback EndpointType = "conference_playback"
-	TypeConferenceV2       EndpointType = "conference_v2"
-	TypeFlexML             EndpointType = "flexml"
-	TypeMediator           EndpointType = "mediator"
-	TypeVoicemail          EndpointType = "voicemail"
-)
-
-// EndpointTypes lists every type, in the order error messages name them.
-var EndpointTypes = []EndpointType{
-	TypeConference, TypeConferencePlayback, TypeConferenceV2, TypeFlexML,
-	TypeMediator, TypeSystemGateway, TypeThirdParty, TypeVoicemail,
-}
-
-// hostedAPIPaths maps the types whose properties are generated on create to
-// the path of their api_url under the public base URL.
-var hostedAPIPaths = map[EndpointType]string{
-	TypeConference:         "/conference/v1",
-	TypeConferencePlayback: "/conference/v1",
-	TypeConferenceV2:       "/conference/v2",
-	TypeFlexML:             "/flexml/v1",
-	TypeMediator:           "/mediator/v1",
-}
-
-// Hosted reports whether the type is an application hosted by the platform
-// (no SIP addresses or outbound credentials of its own).
-func (t EndpointType) Hosted() bool {
-	_, generated := hostedAPIPaths[t]
-	return generated || t == TypeVoicemail
-}
-
-// Known reports whether t is one of the types of §4.
-func (t EndpointType) Known() bool { return slices.Contains(EndpointTypes, t) }
 
 // Endpoint is a voice endpoint owned by a partner. Its fields are declared in
 // alphabetical order of their JSON names because CarrierX writes object keys

@@ -356,7 +356,7 @@ func readAttributes(p *problems, v any) (set map[string]string, removed []string
 
 // voicemailProperties are the properties a partner may set on a voicemail
 // endpoint, with their checks.
-var voicemailProperties = map[string]func(p *problems, field string, v any) (*string, bool){
+var voicemailProperties = map[string]propertyReader{
 	"callback_method": func(p *problems, f string, v any) (*string, bool) {
 		s, ok := readEnum(p, f, v, []string{"GET", "POST"})
 		return &s, ok
@@ -381,22 +381,23 @@ var voicemailProperties = map[string]func(p *problems, field string, v any) (*st
 }
 
 // readProperties reads a properties object for an endpoint of type t. For
-// voicemail only the settable keys are known; for other types every value
-// must be a string or null, and the type rules then decide whether the
-// result may differ from what is stored.
+// a type with settable properties only those keys are known; for the others
+// every value must be a string or null, and the type rules then decide
+// whether the result may differ from what is stored.
 func readProperties(p *problems, t EndpointType, v any) (Properties, bool) {
 	m, ok := readObject(p, "properties", v)
 	if !ok {
 		return nil, false
 	}
+	rules, _ := t.Rules()
 	out := Properties{}
 	good := true
 	for k, val := range m {
 		f := "properties." + k
 		var s *string
 		var ok bool
-		if t == TypeVoicemail {
-			read, known := voicemailProperties[k]
+		if rules.Properties != nil {
+			read, known := rules.Properties[k]
 			if !known {
 				p.add(f, "unknown field")
 				good = false

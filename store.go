@@ -3,22 +3,21 @@ package switchboard
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"switchboard/filter"
 )
 
-// Store is the persistence Switchboard needs. Every endpoint method takes
-// the caller's partner SID and sees only that partner's endpoints; an
-// endpoint of another partner is reported exactly like a missing one.
+// Store is what the API needs of the persistence: credentials to
+// authenticate a request, and a partner's endpoints. Every endpoint method
+// takes the caller's partner SID and sees only that partner's endpoints; an
+// endpoint of another partner is reported exactly like a missing one. The
+// operator's operations (partners, tokens, system gateways) are methods of
+// the store itself (sqlstore.DB), which only cmd/switchboard calls.
 type Store interface {
-	CreatePartner(ctx context.Context, p Partner, passwordHash string) error
-	Partner(ctx context.Context, partnerSID string) (Partner, error)
 	// PartnerByLogin returns the partner with that Basic login and its
 	// password hash, or ErrNoCredential when no enabled partner has that
 	// login and a password.
 	PartnerByLogin(ctx context.Context, login string) (Partner, string, error)
-	CreateToken(ctx context.Context, tokenHash, partnerSID string, scopes Scopes) error
 	// TokenCaller returns who a token hash authenticates, or ErrNoCredential
 	// when it is unknown or revoked or its partner is disabled.
 	TokenCaller(ctx context.Context, tokenHash string) (Caller, error)
@@ -32,13 +31,9 @@ type Store interface {
 	// writes it, all in one transaction, so that concurrent updates never
 	// lose each other's changes.
 	UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string, change func(cur *Endpoint) (*Endpoint, error)) (*Endpoint, error)
+	// DeleteEndpoint deletes the endpoint when its CheckDelete allows.
 	DeleteEndpoint(ctx context.Context, partnerSID, endpointSID string) error
 	ListEndpoints(ctx context.Context, partnerSID string, q ListQuery) (*EndpointPage, error)
-
-	// SetSystemGateways records the operator's gateway addresses and gives
-	// every partner one system_gateway endpoint with exactly those addresses.
-	SetSystemGateways(ctx context.Context, addrs []IPPort) error
-	Close() error
 }
 
 var (
@@ -100,13 +95,6 @@ type OrderKey struct {
 	Field string
 	Desc  bool
 }
-
-// OrderFields are the fields a list may be ordered by: the top-level scalars
-// that are not secrets.
-var OrderFields = []string{"auth_required", "capacity", "cps_limit", "endpoint_sid", "name", "out_sip_username", "partner_sid", "type", "voip_token"}
-
-// Orderable reports whether a list can be ordered by field.
-func Orderable(field string) bool { return slices.Contains(OrderFields, field) }
 
 // EndpointPage is one page of a list.
 type EndpointPage struct {

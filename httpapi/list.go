@@ -18,10 +18,15 @@ const (
 	maxLimit     = 1000
 )
 
-// endpointFields are the top-level keys of an Endpoint as written, plus
-// partner (with_related), for include_fields and exclude_fields.
-var endpointFields = []string{"addresses", "attributes", "auth_required", "capacity", "cps_limit", "endpoint_sid", "name",
-	"out_sip_password", "out_sip_username", "partner", "partner_sid", "properties", "transformations", "type", "voip_token"}
+// endpointFields are the names include_fields and exclude_fields accept:
+// every top-level field of the domain's table, partner (with_related) too.
+var endpointFields = func() []string {
+	var names []string
+	for _, f := range sb.Fields() {
+		names = append(names, f.Name)
+	}
+	return names
+}()
 
 // listEnvelope is the list answer, keys in alphabetical order.
 type listEnvelope struct {

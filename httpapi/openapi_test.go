@@ -3,7 +3,9 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	sb "switchboard"
 )
 
 func loadDocument(t *testing.T) *openapi3.T {
@@ -173,5 +177,98 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	}
 	if err := v.check("POST", f.srv.URL+"/core/v2/endpoints", `{"type":"conference"}`, 409, http.Header{"Content-Type": {"application/json"}}, []byte(`{"message":"conflict error"}`), true); err == nil {
 		t.Fatal("an error body without errors passed validation")
+	}
+}
+
+// openAPISchema is the part of a JSON Schema the table checks read.
+type openAPISchema struct {
+	Type       any                      `json:"type"` // a name, or a list of names
+	Ref        string                   `json:"$ref"`
+	ReadOnly   bool                     `json:"readOnly"`
+	Enum       []string                 `json:"enum"`
+	Required   []string                 `json:"required"`
+	Properties map[string]openAPISchema `json:"properties"`
+}
+
+func (s openAPISchema) types() []string {
+	switch t := s.Type.(type) {
+	case string:
+		return []string{t}
+	case []any:
+		var out []string
+		for _, v := range t {
+			out = append(out, v.(string))
+		}
+		return out
+	}
+	return nil
+}
+
+func documentSchemas(t *testing.T) map[string]openAPISchema {
+	t.Helper()
+	var doc struct {
+		Components struct {
+			Schemas map[string]openAPISchema `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(OpenAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Components.Schemas
+}
+
+// The document describes the fields of the domain's table: the same names
+// in every endpoint schema, with the table's kind, nullability and
+// read-only flag, and every stored field required in an answer.
+func TestOpenAPIMatchesFieldTable(t *testing.T) {
+	schemas := documentSchemas(t)
+	var names, stored []string
+	for _, f := range sb.Fields() {
+		names = append(names, f.Name)
+		if !f.Related {
+			stored = append(stored, f.Name)
+		}
+	}
+	for _, name := range []string{"EndpointFields", "EndpointCreate", "EndpointPatch", "EndpointPut"} {
+		got := slices.Sorted(maps.Keys(schemas[name].Properties))
+		if !slices.Equal(got, names) {
+			t.Errorf("%s has the fields %v; the field table has %v", name, got, names)
+		}
+	}
+	jsonTypes := map[sb.FieldKind]string{sb.FieldText: "string", sb.FieldInteger: "integer", sb.FieldBoolean: "boolean", sb.FieldList: "array", sb.FieldObject: "object"}
+	for _, f := range sb.Fields() {
+		s := schemas["EndpointFields"].Properties[f.Name]
+		if s.ReadOnly != f.ReadOnly {
+			t.Errorf("EndpointFields.%s: readOnly %v, the table says %v", f.Name, s.ReadOnly, f.ReadOnly)
+		}
+		if s.Ref != "" {
+			continue // the partner object
+		}
+		want := []string{jsonTypes[f.Kind]}
+		if f.Nullable {
+			want = append(want, "null")
+		}
+		if got := s.types(); !slices.Equal(got, want) {
+			t.Errorf("EndpointFields.%s: type %v, the table says %v", f.Name, got, want)
+		}
+	}
+	if got := slices.Sorted(slices.Values(schemas["Endpoint"].Required)); !slices.Equal(got, stored) {
+		t.Errorf("Endpoint requires %v; the stored fields are %v", got, stored)
+	}
+}
+
+// Every type of the domain's table is in every type enum of the document,
+// and nothing else is.
+func TestOpenAPINamesEveryType(t *testing.T) {
+	schemas := documentSchemas(t)
+	var want []string
+	for _, r := range sb.Types() {
+		want = append(want, string(r.Type))
+	}
+	slices.Sort(want)
+	for _, name := range []string{"EndpointFields", "EndpointCreate", "EndpointPatch", "EndpointPut"} {
+		if got := slices.Sorted(slices.Values(schemas[name].Properties["type"].Enum)); !slices.Equal(got, want) {
+			t.Errorf("%s.type enum %v, the type table has %v", name, got, want)
+		}
 	}
 }

@@ -101,10 +101,13 @@ func TestMigrationCanonicalisesIPv4Mapped(t *testing.T) {
 				for _, ip := range ips {
 					e.Addresses = append(e.Addresses, sb.Address{Direction: "any", DstPort: 5060, IP: ip, Port: 5060, SIPPassword: &secret, Transport: "udp"})
 				}
-				addresses, attributes, properties, transformations, err := documents(e)
-				if err != nil {
-					t.Fatal(err)
+				var docs [4]string
+				for i, v := range []any{e.Addresses, e.Attributes, e.Properties, e.Transformations} {
+					if docs[i], err = document(v); err != nil {
+						t.Fatal(err)
+					}
 				}
+				addresses, attributes, properties, transformations := docs[0], docs[1], docs[2], docs[3]
 				var id int64
 				if err := old.write.QueryRowContext(ctx, old.q(`INSERT INTO endpoints (endpoint_sid, partner_sid, type, name, capacity, auth_required,
 					addresses, attributes, properties, transformations) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?) RETURNING id`),

@@ -21,10 +21,14 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	sb "switchboard"
 )
 
 //go:embed migrations
 var migrations embed.FS
+
+var _ sb.Store = (*DB)(nil)
 
 // DB is a Switchboard database.
 type DB struct {

@@ -3,89 +3,23 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 
 	sb "switchboard"
 )
-
-const endpointColumns = `e.id, e.endpoint_sid, e.partner_sid, e.type, e.name, e.capacity, e.cps_limit, e.auth_required,
-	e.out_sip_username, e.out_sip_password, e.voip_token, e.addresses, e.attributes, e.properties, e.transformations`
-
-type rowScanner interface{ Scan(dest ...any) error }
-
-func scanEndpoint(r rowScanner) (*sb.Endpoint, error) {
-	var e sb.Endpoint
-	var cps sql.NullInt64
-	var outUser, outPass, voip sql.NullString
-	var addresses, attributes, properties, transformations []byte
-	if err := r.Scan(&e.ID, &e.EndpointSID, &e.PartnerSID, &e.Type, &e.Name, &e.Capacity, &cps, &e.AuthRequired,
-		&outUser, &outPass, &voip, &addresses, &attributes, &properties, &transformations); err != nil {
-		return nil, err
-	}
-	if cps.Valid {
-		e.CPSLimit = &cps.Int64
-	}
-	e.OutSIPUsername = fromNull(outUser)
-	e.OutSIPPassword = fromNull(outPass)
-	e.VoIPToken = fromNull(voip)
-	for _, doc := range []struct {
-		raw  []byte
-		into any
-	}{{addresses, &e.Addresses}, {attributes, &e.Attributes}, {properties, &e.Properties}, {transformations, &e.Transformations}} {
-		if err := json.Unmarshal(doc.raw, doc.into); err != nil {
-			return nil, err
-		}
-	}
-	return &e, nil
-}
-
-func fromNull(s sql.NullString) *string {
-	if !s.Valid {
-		return nil
-	}
-	return &s.String
-}
-
-func toNull(s *string) sql.NullString {
-	if s == nil {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: *s, Valid: true}
-}
-
-func toNullInt(n *int64) sql.NullInt64 {
-	if n == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: *n, Valid: true}
-}
-
-// documents encodes the nested objects as stored.
-func documents(e *sb.Endpoint) (addresses, attributes, properties, transformations string, err error) {
-	var out [4][]byte
-	for i, v := range []any{e.Addresses, e.Attributes, e.Properties, e.Transformations} {
-		if out[i], err = json.Marshal(v); err != nil {
-			return
-		}
-	}
-	return string(out[0]), string(out[1]), string(out[2]), string(out[3]), nil
-}
 
 func (db *DB) CreateEndpoint(ctx context.Context, e *sb.Endpoint) error {
 	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.insertEndpoint(ctx, tx, e) })
 }
 
 func (db *DB) insertEndpoint(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
-	addresses, attributes, properties, transformations, err := documents(e)
+	values, err := endpointValues(e, insertedColumn)
 	if err != nil {
 		return err
 	}
-	err = db.queryRow(ctx, tx, insertEndpointRow,
-		e.EndpointSID, e.PartnerSID, e.Type, e.Name, e.Capacity, toNullInt(e.CPSLimit), e.AuthRequired,
-		toNull(e.OutSIPUsername), toNull(e.OutSIPPassword), toNull(e.VoIPToken), nullString(e.Properties.Login()),
-		addresses, attributes, properties, transformations).Scan(&e.ID)
+	err = db.queryRow(ctx, tx, insertEndpointRow, values...).Scan(&e.ID)
 	if table, unique := db.dialect.uniqueViolation(err); unique && table == "endpoints" {
 		return sb.ErrLoginTaken
 	}
@@ -129,8 +63,9 @@ func (db *DB) writeAttributes(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) e
 // writeClaims writes the endpoint's claims; the unique key of ip_claims
 // makes the database refuse a second claim on one (ip, port).
 func (db *DB) writeClaims(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
+	rules, _ := e.Type.Rules()
 	for _, c := range e.SIPClaims() {
-		if e.Type == sb.TypeSystemGateway {
+		if rules.SharedClaims {
 			// The gateways share their claims; a partner endpoint already
 			// holding the address keeps it (logged at start, not fatal).
 			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO ip_claims (ip, port, endpoint_id) VALUES (?, ?, NULL) ON CONFLICT (ip, port) DO NOTHING`), c.IP, c.Port); err != nil {
@@ -203,8 +138,8 @@ func (db *DB) DeleteEndpoint(ctx context.Context, partnerSID, endpointSID string
 		if err != nil {
 			return err
 		}
-		if cur.Type == sb.TypeSystemGateway {
-			return sb.Forbidden("system_gateway endpoints cannot be changed or deleted")
+		if err := cur.CheckDelete(); err != nil {
+			return err
 		}
 		if err := db.deleteSearchRows(ctx, tx, cur.ID); err != nil {
 			return err
@@ -217,17 +152,11 @@ func (db *DB) DeleteEndpoint(ctx context.Context, partnerSID, endpointSID string
 // rewrite stores next over cur: the row, and of the side-table rows only
 // those whose data changed (a PATCH of the name writes one row).
 func (db *DB) rewrite(ctx context.Context, tx *sql.Tx, cur, next *sb.Endpoint) error {
-	addresses, attributes, properties, transformations, err := documents(next)
+	values, err := endpointValues(next, updatedColumn)
 	if err != nil {
 		return err
 	}
-	curAddresses, curAttributes, _, _, err := documents(cur)
-	if err != nil {
-		return err
-	}
-	if _, err := db.exec(ctx, tx, updateEndpointRow,
-		next.Name, next.Capacity, next.AuthRequired, toNull(next.OutSIPUsername), toNull(next.OutSIPPassword),
-		addresses, attributes, properties, transformations, cur.ID); err != nil {
+	if _, err := db.exec(ctx, tx, updateEndpointRow, append(values, cur.ID)...); err != nil {
 		return err
 	}
 	type sideRows struct {
@@ -236,8 +165,8 @@ func (db *DB) rewrite(ctx context.Context, tx *sql.Tx, cur, next *sb.Endpoint) e
 		write   func(context.Context, *sql.Tx, *sb.Endpoint) error
 	}
 	for _, side := range []sideRows{
-		{addresses != curAddresses, deleteAddressRows, db.writeAddresses},
-		{attributes != curAttributes, deleteAttributeRows, db.writeAttributes},
+		{!slices.EqualFunc(cur.Addresses, next.Addresses, sb.Address.Equal), deleteAddressRows, db.writeAddresses},
+		{!maps.Equal(cur.Attributes, next.Attributes), deleteAttributeRows, db.writeAttributes},
 		// Claims follow addresses and auth_required; they are released
 		// before they are taken again, so keeping one is no conflict.
 		{!slices.Equal(cur.SIPClaims(), next.SIPClaims()), deleteClaimRows, db.writeClaims},
@@ -288,8 +217,8 @@ func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
 				return err
 			}
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT p.partner_sid, e.id, e.endpoint_sid FROM partners p
-			LEFT JOIN endpoints e ON e.partner_sid = p.partner_sid AND e.type = 'system_gateway' ORDER BY p.partner_sid`)
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT p.partner_sid, e.id, e.endpoint_sid FROM partners p
+			LEFT JOIN endpoints e ON e.partner_sid = p.partner_sid AND e.type = ? ORDER BY p.partner_sid`), string(sb.TypeSystemGateway))
 		if err != nil {
 			return err
 		}
@@ -320,7 +249,7 @@ func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
 				}
 				continue
 			}
-			addresses, _, _, _, err := documents(g)
+			addresses, err := document(g.Addresses)
 			if err != nil {
 				return err
 			}

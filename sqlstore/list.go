@@ -10,21 +10,29 @@ import (
 	sb "switchboard"
 )
 
-// orderExpressions maps each orderable field to the SQL it orders by.
-// Nullable fields order as their lowest value so that every key is a total,
-// NULL-free order that keyset cursors can compare (nulls come first in
-// ascending order).
-var orderExpressions = map[string]string{
-	"auth_required":    "e.auth_required",
-	"capacity":         "e.capacity",
-	"cps_limit":        "COALESCE(e.cps_limit, -1)",
-	"endpoint_sid":     "e.endpoint_sid",
-	"name":             "e.name",
-	"out_sip_username": "COALESCE(e.out_sip_username, '')",
-	"partner_sid":      "e.partner_sid",
-	"type":             "e.type",
-	"voip_token":       "COALESCE(e.voip_token, '')",
-}
+// orderExpressions maps each orderable field of the domain's table to the
+// SQL it orders by. Nullable fields order as their lowest value so that
+// every key is a total, NULL-free order that keyset cursors can compare
+// (nulls come first in ascending order).
+var orderExpressions = func() map[string]string {
+	out := map[string]string{}
+	for _, f := range sb.Fields() {
+		if !f.Orderable {
+			continue
+		}
+		expr := "e." + f.Name
+		switch {
+		case f.Nullable && f.Kind == sb.FieldText:
+			expr = "COALESCE(" + expr + ", '')"
+		case f.Nullable && f.Kind == sb.FieldInteger:
+			expr = "COALESCE(" + expr + ", -1)"
+		case f.Nullable:
+			panic("sqlstore: no lowest value to order the nullable field " + f.Name + " by")
+		}
+		out[f.Name] = expr
+	}
+	return out
+}()
 
 // sortKey is one ORDER BY term; the last one of every order is e.id, the
 // creation order, which makes the order total (§11.4).

@@ -13,15 +13,13 @@ import (
 // a connection's first use; a transaction reuses its connection's
 // (Tx.StmtContext). They are prepared at open rather than on first use
 // because preparing through a pool from inside a transaction would wait for
-// a second connection, and SQLite's writer has only one.
+// a second connection, and SQLite's writer has only one. The statements on
+// the endpoints table itself are written from its column list (columns.go).
 const (
-	selectEndpoint      = `SELECT ` + endpointColumns + ` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`
 	selectTokenCaller   = `SELECT t.partner_sid, p.name, t.scopes FROM tokens t JOIN partners p ON p.partner_sid = t.partner_sid WHERE t.token_hash = ? AND t.revoked_at IS NULL AND p.disabled_at IS NULL`
-	insertEndpointRow   = `INSERT INTO endpoints (endpoint_sid, partner_sid, type, name, capacity, cps_limit, auth_required, out_sip_username, out_sip_password, voip_token, login, addresses, attributes, properties, transformations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	insertAddressRow    = `INSERT INTO endpoint_addresses (endpoint_id, position, direction, dst_port, ip, location_sid, port, priority, sip_username, srtp, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertAttributeRow  = `INSERT INTO endpoint_attributes (endpoint_id, key, value) VALUES (?, ?, ?)`
 	insertClaimRow      = `INSERT INTO ip_claims (ip, port, endpoint_id) VALUES (?, ?, ?)`
-	updateEndpointRow   = `UPDATE endpoints SET name = ?, capacity = ?, auth_required = ?, out_sip_username = ?, out_sip_password = ?, addresses = ?, attributes = ?, properties = ?, transformations = ? WHERE id = ?`
 	deleteAddressRows   = `DELETE FROM endpoint_addresses WHERE endpoint_id = ?`
 	deleteAttributeRows = `DELETE FROM endpoint_attributes WHERE endpoint_id = ?`
 	deleteClaimRows     = `DELETE FROM ip_claims WHERE endpoint_id = ?`
