@@ -14,6 +14,8 @@ import (
 	"switchboard/filter"
 )
 
+var ctx = context.Background()
+
 // benchSize is the number of endpoints of the one partner the benchmarks
 // read (issue: "100k endpoints in one partner").
 const benchSize = 100_000

@@ -1,10 +1,9 @@
-package sqlstore
+package sqlstore_test
 
 import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pressly/goose/v3"
-
 	sb "switchboard"
 	"switchboard/filter"
+	"switchboard/sqlstore"
+	"switchboard/sqlstore/sqlstoretest"
 )
 
 // The duplicate-IP rule sees addresses, not spellings: an IPv4 address
@@ -23,7 +22,7 @@ import (
 // conflicts with its dotted form, across partners, on create and update.
 func TestDuplicateIPSpellingsConflict(t *testing.T) {
 	spellings := []string{"192.0.2.44", "::ffff:192.0.2.44", "::FFFF:c000:22C", "0:0:0:0:0:ffff:c000:022c"}
-	backends(t, func(t *testing.T, db *DB) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
 		a, b := newPartner(t, db, "a"), newPartner(t, db, "b")
 		port := 7000
 		// Each case holds the address on a port of its own, so that a
@@ -66,27 +65,19 @@ func TestDuplicateIPSpellingsConflict(t *testing.T) {
 // resolves claims that were two spellings of one address.
 func TestMigrationCanonicalisesIPv4Mapped(t *testing.T) {
 	dsns := map[string]string{"sqlite": "sqlite:" + filepath.Join(t.TempDir(), "old.db")}
-	if dsn := os.Getenv("SWITCHBOARD_TEST_POSTGRES"); dsn != "" {
-		dsns["postgres"] = postgresSchemaDSN(t, dsn)
+	if os.Getenv(sqlstoretest.PostgresEnv) != "" {
+		dsns["postgres"] = sqlstoretest.PostgresDSN(t)
 	}
 	for name, dsn := range dsns {
 		t.Run(name, func(t *testing.T) {
-			old, err := open(dsn, Options{})
+			old, err := sqlstore.OpenMigratedTo(ctx, dsn, 4)
 			if err != nil {
-				t.Fatal(err)
-			}
-			dir, _ := fs.Sub(migrations, "migrations/"+old.dialect.name())
-			p, err := goose.NewProvider(old.dialect.gooseDialect(), old.write, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(ctx, 4); err != nil {
 				t.Fatal(err)
 			}
 			// What the code before 00005 stored.
 			exec := func(query string, args ...any) {
 				t.Helper()
-				if _, err := old.write.ExecContext(ctx, old.q(query), args...); err != nil {
+				if _, err := sqlstore.WritePool(old).ExecContext(ctx, sqlstore.Rebind(old, query), args...); err != nil {
 					t.Fatalf("%s: %v", query, err)
 				}
 			}
@@ -101,15 +92,9 @@ func TestMigrationCanonicalisesIPv4Mapped(t *testing.T) {
 				for _, ip := range ips {
 					e.Addresses = append(e.Addresses, sb.Address{Direction: "any", DstPort: 5060, IP: ip, Port: 5060, SIPPassword: &secret, Transport: "udp"})
 				}
-				var docs [4]string
-				for i, v := range []any{e.Addresses, e.Attributes, e.Properties, e.Transformations} {
-					if docs[i], err = document(v); err != nil {
-						t.Fatal(err)
-					}
-				}
-				addresses, attributes, properties, transformations := docs[0], docs[1], docs[2], docs[3]
+				addresses, attributes, properties, transformations := dump(e.Addresses), dump(e.Attributes), dump(e.Properties), dump(e.Transformations)
 				var id int64
-				if err := old.write.QueryRowContext(ctx, old.q(`INSERT INTO endpoints (endpoint_sid, partner_sid, type, name, capacity, auth_required,
+				if err := sqlstore.WritePool(old).QueryRowContext(ctx, sqlstore.Rebind(old, `INSERT INTO endpoints (endpoint_sid, partner_sid, type, name, capacity, auth_required,
 					addresses, attributes, properties, transformations) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?) RETURNING id`),
 					e.EndpointSID, partner, e.Type, e.Name, false, addresses, attributes, properties, transformations).Scan(&id); err != nil {
 					t.Fatal(err)
@@ -138,14 +123,14 @@ func TestMigrationCanonicalisesIPv4Mapped(t *testing.T) {
 			}
 			old.Close()
 
-			db, err := Open(ctx, dsn, Options{})
+			db, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer db.Close()
 			rows := func(query string) []string {
 				t.Helper()
-				r, err := db.read.QueryContext(ctx, query)
+				r, err := sqlstore.ReadPool(db).QueryContext(ctx, query)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -208,7 +193,7 @@ func TestMigrationCanonicalisesIPv4Mapped(t *testing.T) {
 			// The endpoint that lost its claim keeps working, but cannot
 			// assert the address again.
 			var sid2 string
-			if err := db.read.QueryRowContext(ctx, db.q(`SELECT endpoint_sid FROM endpoints WHERE id = ?`), e2).Scan(&sid2); err != nil {
+			if err := sqlstore.ReadPool(db).QueryRowContext(ctx, sqlstore.Rebind(db, `SELECT endpoint_sid FROM endpoints WHERE id = ?`), e2).Scan(&sid2); err != nil {
 				t.Fatal(err)
 			}
 			change := func(body sb.Body) error {

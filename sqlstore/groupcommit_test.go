@@ -1,21 +1,22 @@
-package sqlstore
+package sqlstore_test
 
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	sb "switchboard"
+	"switchboard/sqlstore"
+	"switchboard/sqlstore/sqlstoretest"
 )
 
 // Concurrent creates share commits, yet each has its own outcome: the
 // conflicting ones fail alone and every other one is stored.
 func TestGroupCommitIsolatesFailures(t *testing.T) {
-	db := openSQLite(t)
-	if db.committer == nil {
+	db := sqlstoretest.Open(t, sqlstoretest.SQLiteDSN(t))
+	if !sqlstore.GroupCommits(db) {
 		t.Fatal("SQLite must use group commit by default")
 	}
 	a := newPartner(t, db, "a")
@@ -55,10 +56,10 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 func BenchmarkConcurrentCreates(b *testing.B) {
 	for _, mode := range []struct {
 		name string
-		opt  Options
-	}{{"group_commit", Options{}}, {"one_commit_per_request", Options{NoGroupCommit: true}}} {
+		opt  sqlstore.Options
+	}{{"group_commit", sqlstore.Options{}}, {"one_commit_per_request", sqlstore.Options{NoGroupCommit: true}}} {
 		b.Run(mode.name, func(b *testing.B) {
-			db, err := Open(ctx, "sqlite:"+filepath.Join(b.TempDir(), "gc.db"), mode.opt)
+			db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteDSN(b), mode.opt)
 			if err != nil {
 				b.Fatal(err)
 			}

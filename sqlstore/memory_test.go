@@ -1,4 +1,4 @@
-package sqlstore
+package sqlstore_test
 
 import (
 	"fmt"
@@ -8,17 +8,11 @@ import (
 	"testing"
 
 	sb "switchboard"
+	"switchboard/sqlstore"
+	"switchboard/sqlstore/sqlstoretest"
 )
 
-func openMemoryDB(t *testing.T, dsn string) *DB {
-	t.Helper()
-	db, err := Open(ctx, dsn, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+func openMemoryDB(t *testing.T, dsn string) *sqlstore.DB { return sqlstoretest.Open(t, dsn) }
 
 // Both spellings open an in-memory database whose data every connection
 // sees: what the store writes, another connection reads, and the other way
@@ -28,19 +22,19 @@ func TestMemoryConnectionsShareData(t *testing.T) {
 	for _, dsn := range []string{"memory", "sqlite::memory:"} {
 		t.Run(dsn, func(t *testing.T) {
 			db := openMemoryDB(t, dsn)
-			if db.memoryKeeper == nil {
+			if sqlstore.MemoryKeeper(db) == nil {
 				t.Fatal("an in-memory database must hold a keeper connection")
 			}
 			a := newPartner(t, db, "written-by-the-store")
 			var name string
-			if err := db.memoryKeeper.QueryRowContext(ctx, `SELECT name FROM partners WHERE partner_sid = ?`, a.PartnerSID).Scan(&name); err != nil {
+			if err := sqlstore.MemoryKeeper(db).QueryRowContext(ctx, `SELECT name FROM partners WHERE partner_sid = ?`, a.PartnerSID).Scan(&name); err != nil {
 				t.Fatalf("another connection does not see the store's write: %v", err)
 			}
 			if name != "written-by-the-store" {
 				t.Fatalf("other connection read %q", name)
 			}
 			other := sb.NewSID()
-			if _, err := db.memoryKeeper.ExecContext(ctx, `INSERT INTO partners (partner_sid, name, scopes, created_at) VALUES (?, 'written-elsewhere', 'endpoints.manage', '2026-01-01T00:00:00Z')`, other); err != nil {
+			if _, err := sqlstore.MemoryKeeper(db).ExecContext(ctx, `INSERT INTO partners (partner_sid, name, scopes, created_at) VALUES (?, 'written-elsewhere', 'endpoints.manage', '2026-01-01T00:00:00Z')`, other); err != nil {
 				t.Fatal(err)
 			}
 			p, err := db.Partner(ctx, other)
@@ -69,7 +63,7 @@ func TestMemoryWritesNothingToDisk(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	t.Setenv("SQLITE_TMPDIR", tmp)
 	db := openMemoryDB(t, "memory")
-	if db.committer == nil {
+	if !sqlstore.GroupCommits(db) {
 		t.Fatal("in-memory databases keep group commit")
 	}
 	a := newPartner(t, db, "a")

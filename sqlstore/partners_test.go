@@ -1,16 +1,124 @@
-package sqlstore
+package sqlstore_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	sb "switchboard"
+	"switchboard/sqlstore"
+	"switchboard/sqlstore/sqlstoretest"
 )
+
+func TestSystemGateways(t *testing.T) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
+		a := newPartner(t, db, "a")
+		gw := []sb.IPPort{{IP: "192.0.2.50", Port: 5060}}
+		if err := db.SetSystemGateways(ctx, gw); err != nil {
+			t.Fatal(err)
+		}
+		b := newPartner(t, db, "b") // created later: gets one with the partner
+		gatewayOf := func(c sb.Caller) *sb.Endpoint {
+			t.Helper()
+			p, err := db.ListEndpoints(ctx, c.PartnerSID, sb.ListQuery{Limit: 10})
+			if err != nil || len(p.Items) != 1 || p.Items[0].Type != sb.TypeSystemGateway {
+				t.Fatalf("partner %s: want exactly one system_gateway endpoint, got %v %v", c.PartnerName, p, err)
+			}
+			return p.Items[0]
+		}
+		ga, gb := gatewayOf(a), gatewayOf(b)
+		if ga.Addresses[0].IP != "192.0.2.50" || gb.AuthRequired {
+			t.Fatalf("gateway endpoint: %+v", ga)
+		}
+		// Restarting with the same configuration keeps the SIDs.
+		if err := db.SetSystemGateways(ctx, gw); err != nil {
+			t.Fatal(err)
+		}
+		if gatewayOf(a).EndpointSID != ga.EndpointSID {
+			t.Fatal("a restart must keep the gateway's SID")
+		}
+		if err := db.DeleteEndpoint(ctx, a.PartnerSID, ga.EndpointSID); sb.ErrorKindOf(err) != sb.KindForbidden {
+			t.Fatalf("deleting a gateway: want 403, got %v", err)
+		}
+		e := newEndpoint(t, a, thirdParty("near", "192.0.2.50", 5060, false))
+		if err := db.CreateEndpoint(ctx, e); !errors.Is(err, sb.ErrDuplicateIP) {
+			t.Fatalf("a gateway's address is taken for auth_required=false endpoints, got %v", err)
+		}
+		// A new address list moves every gateway.
+		if err := db.SetSystemGateways(ctx, []sb.IPPort{{IP: "192.0.2.51", Port: 5080}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateEndpoint(ctx, e); err != nil {
+			t.Fatalf("the old gateway address must be free again: %v", err)
+		}
+		if g := gatewayOf(b); g.Addresses[0].IP != "192.0.2.51" || g.Addresses[0].Port != 5080 {
+			t.Fatalf("gateway addresses not updated: %+v", g.Addresses)
+		}
+	})
+}
+
+func TestCredentials(t *testing.T) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
+		p := sb.Partner{PartnerSID: sb.NewSID(), Name: "p", Login: "login-1", Scopes: sb.Scopes{sb.ScopeManage}}
+		if err := db.CreatePartner(ctx, p, "hash"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreatePartner(ctx, sb.Partner{PartnerSID: sb.NewSID(), Name: "q", Login: "login-1", Scopes: p.Scopes}, "h"); !errors.Is(err, sb.ErrPartnerExists) {
+			t.Fatalf("a second partner with the same login: %v", err)
+		}
+		if got, hash, err := db.PartnerByLogin(ctx, "login-1"); err != nil || hash != "hash" || got.PartnerSID != p.PartnerSID {
+			t.Fatalf("PartnerByLogin: %+v %q %v", got, hash, err)
+		}
+		if _, _, err := db.PartnerByLogin(ctx, "nobody"); !errors.Is(err, sb.ErrNoCredential) {
+			t.Fatalf("unknown login: %v", err)
+		}
+		if err := db.CreateToken(ctx, "tokenhash", p.PartnerSID, sb.Scopes{sb.ScopeRead}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := db.TokenCaller(ctx, "tokenhash")
+		if err != nil || c.PartnerSID != p.PartnerSID || !slices.Equal(c.Scopes, sb.Scopes{sb.ScopeRead}) || c.PartnerName != "p" {
+			t.Fatalf("TokenCaller: %+v %v", c, err)
+		}
+		if _, err := db.TokenCaller(ctx, "other"); !errors.Is(err, sb.ErrNoCredential) {
+			t.Fatalf("unknown token: %v", err)
+		}
+	})
+}
+
+func TestTokenAdministration(t *testing.T) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
+		a := newPartner(t, db, "a")
+		id, err := db.CreateTokenWithID(ctx, "hash-1", a.PartnerSID, sb.Scopes{sb.ScopeRead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := db.ListTokens(ctx, a.PartnerSID)
+		if err != nil || len(list) != 1 || list[0].TokenID != id || list[0].RevokedAt != nil || list[0].CreatedAt.IsZero() {
+			t.Fatalf("ListTokens: %+v %v", list, err)
+		}
+		if err := db.RevokeToken(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.TokenCaller(ctx, "hash-1"); !errors.Is(err, sb.ErrNoCredential) {
+			t.Fatalf("a revoked token must not authenticate: %v", err)
+		}
+		if err := db.RevokeToken(ctx, id); !errors.Is(err, sb.ErrNoCredential) {
+			t.Fatalf("revoking twice: %v", err)
+		}
+		if list, _ := db.ListTokens(ctx, ""); len(list) != 1 || list[0].RevokedAt == nil {
+			t.Fatalf("all tokens: %+v", list)
+		}
+		partners, err := db.ListPartners(ctx)
+		if err != nil || len(partners) != 1 || partners[0].Name != "a" {
+			t.Fatalf("ListPartners: %+v %v", partners, err)
+		}
+	})
+}
 
 // A disabled partner's token and login authenticate no more; its data and
 // its other fields stay.
 func TestDisablePartner(t *testing.T) {
-	backends(t, func(t *testing.T, db *DB) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
 		p := sb.Partner{PartnerSID: sb.NewSID(), Name: "p", Login: "login-d", Scopes: sb.Scopes{sb.ScopeManage}}
 		other := sb.Partner{PartnerSID: sb.NewSID(), Name: "o", Login: "login-o", Scopes: sb.Scopes{sb.ScopeManage}}
 		for _, q := range []sb.Partner{p, other} {
@@ -52,7 +160,7 @@ func TestDisablePartner(t *testing.T) {
 }
 
 func TestSetPartnerPassword(t *testing.T) {
-	backends(t, func(t *testing.T, db *DB) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
 		withLogin := sb.Partner{PartnerSID: sb.NewSID(), Name: "l", Login: "login-l", Scopes: sb.Scopes{sb.ScopeManage}}
 		tokenOnly := sb.Partner{PartnerSID: sb.NewSID(), Name: "t", Scopes: sb.Scopes{sb.ScopeManage}}
 		for _, q := range []sb.Partner{withLogin, tokenOnly} {

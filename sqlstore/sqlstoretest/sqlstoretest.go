@@ -68,3 +68,13 @@ func Backends(t *testing.T, test func(t *testing.T, dsn string)) {
 		t.Run("postgres", func(t *testing.T) { test(t, PostgresDSN(t)) })
 	}
 }
+
+// EachDB runs test on a new database of each backend: a SQLite file, an
+// in-memory database and, when PostgresEnv is set, a PostgreSQL schema.
+func EachDB(t *testing.T, test func(t *testing.T, db *sqlstore.DB)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, Open(t, SQLiteDSN(t))) })
+	t.Run("memory", func(t *testing.T) { test(t, Open(t, "memory")) })
+	if os.Getenv(PostgresEnv) != "" {
+		t.Run("postgres", func(t *testing.T) { test(t, Open(t, PostgresDSN(t))) })
+	}
+}

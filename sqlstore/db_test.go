@@ -1,0 +1,81 @@
+package sqlstore_test
+
+import (
+	"database/sql"
+	"testing"
+
+	sb "switchboard"
+	"switchboard/sqlstore"
+	"switchboard/sqlstore/sqlstoretest"
+)
+
+// SQLite runs at full durability: WAL with a sync at every commit.
+func TestSQLiteDurabilitySettings(t *testing.T) {
+	db := sqlstoretest.Open(t, sqlstoretest.SQLiteDSN(t))
+	var mode string
+	var sync int
+	if err := sqlstore.WritePool(db).QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlstore.WritePool(db).QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" || sync != 2 {
+		t.Fatalf("journal_mode %q synchronous %d; want wal and 2 (FULL)", mode, sync)
+	}
+	var limit int64
+	if err := sqlstore.WritePool(db).QueryRow(`PRAGMA journal_size_limit`).Scan(&limit); err != nil || limit != 64<<20 {
+		t.Fatalf("journal_size_limit %d (%v); want 64 MiB", limit, err)
+	}
+}
+
+func TestOpenRejectsUnknownDSN(t *testing.T) {
+	for _, dsn := range []string{"mysql://x", "sqlite:", "postgres-ish"} {
+		if _, err := sqlstore.Open(ctx, dsn, sqlstore.Options{}); err == nil {
+			t.Errorf("Open(%q) must fail", dsn)
+		}
+	}
+}
+
+func TestRebind(t *testing.T) {
+	got := sqlstore.RebindPostgres(`SELECT '?', "a?" FROM t WHERE a = ? AND b IN (?, ?)`)
+	if want := `SELECT '?', "a?" FROM t WHERE a = $1 AND b IN ($2, $3)`; got != want {
+		t.Fatalf("rebind: %s", got)
+	}
+}
+
+// Connections PostgreSQL drops (a restart, a failover, an idle timeout) are
+// replaced: the next operations succeed without the caller seeing an error.
+func TestPostgresDroppedConnections(t *testing.T) {
+	dsn := sqlstoretest.PostgresDSN(t) // skips without PostgreSQL
+	db := sqlstoretest.Open(t, dsn)
+	a := newPartner(t, db, "a")
+	e := mustStore(t, db, a, sb.Body{"type": "conference", "name": "c"})
+	kill := func() {
+		admin, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close()
+		var n int
+		// Every connection of this test's pool (they all use its schema).
+		if err := admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE pid <> pg_backend_pid() AND datname = current_database() AND backend_type = 'client backend'
+			AND query NOT ILIKE '%pg_terminate_backend%' AND state = 'idle'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatal("no idle connection was dropped; the test proves nothing")
+		}
+	}
+	kill()
+	if _, err := db.Endpoint(ctx, a.PartnerSID, e.EndpointSID); err != nil {
+		t.Fatalf("read after the connections were dropped: %v", err)
+	}
+	kill()
+	if _, err := db.UpdateEndpoint(ctx, a.PartnerSID, e.EndpointSID, func(cur *sb.Endpoint) (*sb.Endpoint, error) {
+		return cur.Update(a, sb.Body{"name": "after"}, sb.Merge)
+	}); err != nil {
+		t.Fatalf("update after the connections were dropped: %v", err)
+	}
+}

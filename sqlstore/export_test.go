@@ -1,0 +1,55 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+)
+
+// Hooks into the store's internals for the tests of package sqlstore_test
+// (compiled only with the tests).
+
+func ReadPool(db *DB) *sql.DB        { return db.read }
+func WritePool(db *DB) *sql.DB       { return db.write }
+func Rebind(db *DB, q string) string { return db.q(q) }
+func RebindPostgres(q string) string { return postgresDialect{}.rebind(q) }
+func GroupCommits(db *DB) bool       { return db.committer != nil }
+func MemoryKeeper(db *DB) *sql.DB    { return db.memoryKeeper }
+
+const MaxListStatements = maxListStatements
+
+// ListStatements counts the list statements kept prepared.
+func ListStatements(db *DB) int {
+	db.lists.mu.Lock()
+	defer db.lists.mu.Unlock()
+	return len(db.lists.m)
+}
+
+// PrepareListStatement puts q in the list statement cache, reporting
+// whether it is cached.
+func PrepareListStatement(db *DB, q string) bool {
+	return db.lists.get(context.Background(), q) != nil
+}
+
+// OpenMigratedTo opens the database dsn names with its schema migrated up
+// to version only, for tests of the later migrations.
+func OpenMigratedTo(ctx context.Context, dsn string, version int64) (*DB, error) {
+	db, err := open(dsn, Options{})
+	if err != nil {
+		return nil, err
+	}
+	dir, err := fs.Sub(migrations, "migrations/"+db.dialect.name())
+	if err == nil {
+		var p *goose.Provider
+		if p, err = goose.NewProvider(db.dialect.gooseDialect(), db.write, dir); err == nil {
+			_, err = p.UpTo(ctx, version)
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
