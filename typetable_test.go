@@ -5,27 +5,36 @@ import (
 	"testing"
 )
 
-// Each type's row, as the rules of §4 read: what a partner may change (and
-// a PUT must hold), and the combinations that make sense.
+// Each type's row, as the rules of §4 read: which fields a partner may
+// change (and a PUT must hold) on it beyond those of every type, and the
+// combinations that make sense.
 func TestTypeTable(t *testing.T) {
-	sip := []string{"addresses", "attributes", "auth_required", "capacity", "name", "out_sip_password", "out_sip_username", "transformations"}
-	app := []string{"auth_required", "capacity", "name"}
-	changeable := map[EndpointType][]string{
-		TypeConference: app, TypeConferencePlayback: app, TypeConferenceV2: app, TypeFlexML: app, TypeMediator: app,
-		TypeSystemGateway: app, // but Fixed: no partner changes it at all
-		TypeThirdParty:    sip,
-		TypeVoicemail:     {"auth_required", "capacity", "name", "properties"},
-	}
-	if len(typeTable) != len(changeable) {
-		t.Errorf("%d rows for %d types", len(typeTable), len(changeable))
-	}
-	for _, r := range typeTable {
-		want, ok := changeable[r.Type]
-		if !ok {
-			t.Errorf("%s: a row for a type the test does not know", r.Type)
+	var everywhere []string // changeable on every type
+	for _, f := range fieldTable {
+		if slices.ContainsFunc(typeTable, func(r TypeRules) bool { return !f.ChangeableOn(r) }) {
+			continue
 		}
-		if got := r.Changeable(); !slices.Equal(got, want) {
-			t.Errorf("%s: changeable %v, want %v", r.Type, got, want)
+		everywhere = append(everywhere, f.Name)
+	}
+	for _, f := range []string{"auth_required", "capacity", "name"} {
+		if !slices.Contains(everywhere, f) {
+			t.Errorf("%s must be changeable on every type", f)
+		}
+	}
+	sip := []string{"addresses", "attributes", "out_sip_password", "out_sip_username", "transformations"}
+	// The other types, hosted applications and the fixed system_gateway,
+	// have none.
+	byType := map[EndpointType][]string{TypeThirdParty: sip, TypeVoicemail: {"properties"}}
+	for _, r := range typeTable {
+		want := byType[r.Type]
+		var got []string
+		for _, f := range r.Changeable() {
+			if !slices.Contains(everywhere, f) {
+				got = append(got, f)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: changeable beyond every type's fields %v, want %v", r.Type, got, want)
 		}
 		switch {
 		case r.APIPath != "" && !r.Hosted, r.Hosted && (r.SIPTrunk || r.VoIPToken):
