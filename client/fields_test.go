@@ -1,0 +1,29 @@
+package client_test
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	sb "switchboard"
+	"switchboard/client"
+)
+
+// The client's Endpoint has a field for every top-level field of the
+// server's table (switchboard.Fields), and no other.
+func TestEndpointMirrorsTheFieldTable(t *testing.T) {
+	var got, want []string
+	e := reflect.TypeFor[client.Endpoint]()
+	for i := range e.NumField() {
+		name, _, _ := strings.Cut(e.Field(i).Tag.Get("json"), ",")
+		got = append(got, name)
+	}
+	for _, f := range sb.Fields() {
+		want = append(want, f.Name)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("client.Endpoint has the JSON fields %v; the server's field table has %v", got, want)
+	}
+}
