@@ -48,7 +48,10 @@ func TestRebind(t *testing.T) {
 // replaced: the next operations succeed without the caller seeing an error.
 func TestPostgresDroppedConnections(t *testing.T) {
 	dsn := sqlstoretest.PostgresDSN(t) // skips without PostgreSQL
-	db := sqlstoretest.Open(t, dsn)
+	// The pool's connections carry a name of their own, so that only they
+	// are dropped, not those of tests running beside this one.
+	app := "dropped-" + sb.NewSID()
+	db := sqlstoretest.Open(t, dsn+"&application_name="+app)
 	a := newPartner(t, db, "a")
 	e := mustStore(t, db, a, sb.Body{"type": "conference", "name": "c"})
 	kill := func() {
@@ -58,10 +61,8 @@ func TestPostgresDroppedConnections(t *testing.T) {
 		}
 		defer admin.Close()
 		var n int
-		// Every connection of this test's pool (they all use its schema).
 		if err := admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE pid <> pg_backend_pid() AND datname = current_database() AND backend_type = 'client backend'
-			AND query NOT ILIKE '%pg_terminate_backend%' AND state = 'idle'`).Scan(&n); err != nil {
+			WHERE application_name = $1 AND state = 'idle'`, app).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n == 0 {
