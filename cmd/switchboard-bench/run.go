@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	sb "switchboard"
 )
 
 type options struct {
@@ -260,7 +262,7 @@ func (b *bench) loadEndpoints(ctx context.Context, stderr io.Writer) error {
 			return err
 		}
 		for _, e := range page.Items {
-			if e.Type != "system_gateway" { // read-only: patching it is a 403
+			if r, _ := sb.EndpointType(e.Type).Rules(); !r.Fixed { // patching a fixed one is a 403
 				b.sids, b.names = append(b.sids, e.SID), append(b.names, e.Name)
 			}
 		}
