@@ -79,7 +79,7 @@ func newServeCommand(getenv func(string) string, runServe func(context.Context, 
 	withEnv(fs, "trusted-proxies", "SWITCHBOARD_TRUSTED_PROXIES")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may finish after SIGINT or SIGTERM (`duration`, e.g. 10s)")
 	withEnv(fs, "shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT")
-	fs.StringVar(&cfg.Fixtures, "fixtures", "", "JSON `file` of partners, tokens and endpoints to create at start where missing (docs/fixtures.md)")
+	fs.StringVar(&cfg.Fixtures, "fixtures", "", "JSON `FILE` of partners, tokens and endpoints to create at start where missing (docs/fixtures.md)")
 	withEnv(fs, "fixtures", "SWITCHBOARD_FIXTURES")
 	fs.BoolVar(&cfg.AllowReset, "allow-reset", false, "serve POST /core/v2/reset, which puts the caller's partner back to the fixtures' state; for test servers")
 	withEnv(fs, "allow-reset", "SWITCHBOARD_ALLOW_RESET")
