@@ -2,7 +2,7 @@
 # Build: docker build -t switchboard --build-arg VERSION=$(git describe --always) .
 # Run:   docker run -p 8080:8080 -v switchboard-data:/data switchboard
 
-FROM golang:1.26 AS build
+FROM docker.io/library/golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -40,12 +40,22 @@ func loadDocument(t *testing.T) *openapi3.T {
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	doc := loadDocument(t)
 	var served, documented []string
+	// "/{$}" is net/http's spelling of the path "/" alone.
 	for _, r := range Routes {
+		served = append(served, r.Method+" "+strings.TrimSuffix(r.Pattern, "{$}"))
+	}
+	optional := map[string]bool{}
+	for _, r := range OptionalRoutes {
 		served = append(served, r.Method+" "+r.Pattern)
+		optional[r.Method+" "+r.Pattern] = true
 	}
 	for path, item := range doc.Paths.Map() {
-		for method := range item.Operations() {
+		for method, op := range item.Operations() {
 			documented = append(documented, method+" "+path)
+			// An optional route says when it exists; no other does.
+			if _, says := op.Extensions["x-switchboard-optional"]; says != optional[method+" "+path] {
+				t.Errorf("%s %s: x-switchboard-optional present: %v, optional route: %v", method, path, says, optional[method+" "+path])
+			}
 		}
 	}
 	for _, s := range served {

@@ -19,9 +19,12 @@ type Route struct {
 // Routes is the route table: every route the server answers. The OpenAPI
 // document describes exactly these (httpapi/openapi_test.go checks it).
 var Routes = []Route{
+	{"GET", "/{$}", func(s *Server) http.HandlerFunc { return s.root }},
 	{"GET", "/healthz", func(s *Server) http.HandlerFunc { return s.healthz }},
 	{"GET", "/readyz", func(s *Server) http.HandlerFunc { return s.readyz }},
 	{"GET", "/core/v2/openapi.json", func(s *Server) http.HandlerFunc { return serveOpenAPI }},
+	{"GET", "/core/v2/docs", func(s *Server) http.HandlerFunc { return serveDocs }},
+	{"GET", "/core/v2/docs/{asset}", func(s *Server) http.HandlerFunc { return s.serveDocsAsset }},
 	{"GET", "/metrics", func(s *Server) http.HandlerFunc {
 		return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}).ServeHTTP
 	}},
@@ -33,12 +36,39 @@ var Routes = []Route{
 	{"DELETE", collectionPath + "/{endpoint_sid}", func(s *Server) http.HandlerFunc { return s.authenticated(s.deleteEndpoint) }},
 }
 
+// OptionalRoute is a route served only when its server enables it.
+type OptionalRoute struct {
+	Route
+	Enabled func(s *Server) bool
+}
+
+// OptionalRoutes are the routes a server may leave out; the OpenAPI
+// document describes them too, saying when they exist.
+var OptionalRoutes = []OptionalRoute{
+	{Route{"POST", resetPath, func(s *Server) http.HandlerFunc { return s.authenticated(s.reset) }},
+		func(s *Server) bool { return s.Reset != nil }},
+}
+
+// servedRoutes are the table's routes and the optional ones s enables.
+func (s *Server) servedRoutes() []Route {
+	out := Routes
+	for _, r := range OptionalRoutes {
+		if r.Enabled(s) {
+			out = append(out[:len(out):len(out)], r.Route)
+		}
+	}
+	return out
+}
+
 // routes builds the router from the table. Patterns without a method catch
 // the other methods of a known path (405); "/" catches unknown paths (404).
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	for _, r := range Routes {
+	for _, r := range s.servedRoutes() {
 		mux.HandleFunc(r.Method+" "+r.Pattern, r.handler(s))
+	}
+	if s.Reset != nil {
+		mux.HandleFunc(resetPath, methodNotAllowed("POST"))
 	}
 	mux.HandleFunc(collectionPath, methodNotAllowed("GET, POST"))
 	mux.HandleFunc(collectionPath+"/{endpoint_sid}", methodNotAllowed("GET, PATCH, PUT, DELETE"))

@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -39,6 +40,11 @@ type Server struct {
 	// client, for the limits on failed sign-ins; empty: the client is the
 	// connection's peer, whatever the header says.
 	TrustedProxies []netip.Prefix
+	// Reset, when set, serves POST /core/v2/reset (serve --allow-reset):
+	// it puts a partner's endpoints back to their known state (the
+	// fixtures' or none) and says how many it created and deleted. nil:
+	// the route does not exist.
+	Reset func(ctx context.Context, partnerSID, publicURL string) (created, deleted int, err error)
 
 	auth     *authenticator
 	metrics  *httpMetrics

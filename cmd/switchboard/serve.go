@@ -42,6 +42,12 @@ type serveConfig struct {
 	// BootstrapToken is the sandbox partner's token on a new database
 	// (SWITCHBOARD_BOOTSTRAP_TOKEN; empty: a random one).
 	BootstrapToken string
+	// Fixtures is a file of known data created at start (fixtures/).
+	Fixtures string
+	// AllowReset serves POST /core/v2/reset; on PostgreSQL only with
+	// ForceResetOnPostgres.
+	AllowReset           bool
+	ForceResetOnPostgres bool
 }
 
 func newServeCommand(getenv func(string) string, runServe func(context.Context, serveConfig) error) *cobra.Command {
@@ -73,6 +79,12 @@ func newServeCommand(getenv func(string) string, runServe func(context.Context, 
 	withEnv(fs, "trusted-proxies", "SWITCHBOARD_TRUSTED_PROXIES")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long requests in flight may finish after SIGINT or SIGTERM (`duration`, e.g. 10s)")
 	withEnv(fs, "shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT")
+	fs.StringVar(&cfg.Fixtures, "fixtures", "", "JSON `FILE` of partners, tokens and endpoints to create at start where missing (docs/fixtures.md)")
+	withEnv(fs, "fixtures", "SWITCHBOARD_FIXTURES")
+	fs.BoolVar(&cfg.AllowReset, "allow-reset", false, "serve POST /core/v2/reset, which puts the caller's partner back to the fixtures' state; for test servers")
+	withEnv(fs, "allow-reset", "SWITCHBOARD_ALLOW_RESET")
+	fs.BoolVar(&cfg.ForceResetOnPostgres, "force-reset-on-postgres", false, "allow --allow-reset on a PostgreSQL database (refused otherwise)")
+	withEnv(fs, "force-reset-on-postgres", "SWITCHBOARD_FORCE_RESET_ON_POSTGRES")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg.DB = *dsn
 		cfg.SystemGateways = gateways.addrs
@@ -114,6 +126,7 @@ func (c serveConfig) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: want more than 0", c.ShutdownTimeout))
 	}
+	errs = append(errs, c.validateIntegrator()...)
 	if len(errs) == 0 {
 		return nil
 	}
@@ -229,6 +242,10 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 // every request in flight has finished (or, past cfg.ShutdownTimeout, had
 // its connection closed) and the database is closed.
 func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
+	integ, err := newIntegrator(cfg)
+	if err != nil {
+		return err
+	}
 	logger := newLogger(stderr)
 	if cfg.DebugAddr != "" {
 		stop, err := serveDebug(cfg.DebugAddr, logger)
@@ -268,13 +285,20 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		if path := db.CreatedFile(); path != "" {
 			logger.Info("created a new database", "path", path)
 		}
-		if err := prepare(ctx, db, cfg.SystemGateways, cfg.BootstrapToken, stderr); err != nil {
+		token, err := integ.bootstrapToken(ctx, db, cfg.BootstrapToken)
+		if err != nil {
+			return err
+		}
+		if err := prepare(ctx, db, cfg.SystemGateways, token, stderr); err != nil {
+			return err
+		}
+		if err := integ.setUp(ctx, db, token, humanURL(cfg.PublicURL, ln.Addr()), logger); err != nil {
 			return err
 		}
 		ready.check = db.CheckWritable
 		api := &httpapi.Server{Store: db, PublicURL: cfg.PublicURL, Logger: logger, AccessLog: true,
 			Registry: newRegistry(db), RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
-			Ready: func(*http.Request) error { return ready.ready() }}
+			Reset: integ.resetter(db), Ready: func(*http.Request) error { return ready.ready() }}
 		gate.Open(api.Handler())
 		return nil
 	}
@@ -288,6 +312,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())
+	if db != nil {
+		integ.printBanner(stderr, cfg.DB, humanURL(cfg.PublicURL, ln.Addr()))
+	}
 	if db == nil {
 		db, err = openWithRetry(ctx, cfg.DB, logger)
 		if err == nil && db != nil {
@@ -295,6 +322,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			err = start(db)
 			if err == nil {
 				logger.Info("database reachable; serving the API")
+				integ.printBanner(stderr, cfg.DB, humanURL(cfg.PublicURL, ln.Addr()))
 			}
 		}
 		if err != nil {
