@@ -3,6 +3,7 @@ package switchboard
 import (
 	"context"
 	"errors"
+	"iter"
 
 	"switchboard/filter"
 )
@@ -33,7 +34,12 @@ type Store interface {
 	UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string, change func(cur *Endpoint) (*Endpoint, error)) (*Endpoint, error)
 	// DeleteEndpoint deletes the endpoint when its CheckDelete allows.
 	DeleteEndpoint(ctx context.Context, partnerSID, endpointSID string) error
-	ListEndpoints(ctx context.Context, partnerSID string, q ListQuery) (*EndpointPage, error)
+	// ListEndpoints reads one page of the caller's list in one read
+	// transaction and calls write once with the page's figures and its
+	// items. The items are read from the database while write ranges over
+	// them, so a page is never held whole in memory; they are valid only
+	// during write. An error of write ends the read and is returned.
+	ListEndpoints(ctx context.Context, partnerSID string, q ListQuery, write func(PageInfo, iter.Seq2[*Endpoint, error]) error) error
 }
 
 var (
@@ -96,9 +102,36 @@ type OrderKey struct {
 	Desc  bool
 }
 
-// EndpointPage is one page of a list.
-type EndpointPage struct {
-	Items   []*Endpoint
+// PageInfo is what is known of a list's page before its items: a list
+// answer writes count and has_more ahead of the items.
+type PageInfo struct {
+	Count   int  // items on the page
 	Total   int  // every endpoint the filter selects
 	HasMore bool // more items lie further in the direction of travel
+}
+
+// EndpointPage is a page read whole.
+type EndpointPage struct {
+	PageInfo
+	Items []*Endpoint
+}
+
+// ListPage reads a page whole, for callers that want it as a slice (tests,
+// tools); the API streams its pages instead.
+func ListPage(ctx context.Context, s Store, partnerSID string, q ListQuery) (*EndpointPage, error) {
+	var page *EndpointPage
+	err := s.ListEndpoints(ctx, partnerSID, q, func(info PageInfo, items iter.Seq2[*Endpoint, error]) error {
+		page = &EndpointPage{PageInfo: info, Items: make([]*Endpoint, 0, info.Count)}
+		for e, err := range items {
+			if err != nil {
+				return err
+			}
+			page.Items = append(page.Items, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
 }

@@ -49,8 +49,10 @@ func newFixtureOn(t *testing.T, dsn, publicURL string) *fixture {
 	t.Helper()
 	db := sqlstoretest.Open(t, dsn)
 	f := &fixture{t: t, store: &countingStore{Store: db}, logs: &bytes.Buffer{}}
-	f.api = &Server{Store: f.store, PublicURL: publicURL, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}
-	f.srv = httptest.NewServer(f.api.Handler())
+	// f.api is the copy the handler serves with (its caches and limits).
+	var handler http.Handler
+	f.api, handler = (&Server{Store: f.store, PublicURL: publicURL, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}).handler()
+	f.srv = httptest.NewServer(handler)
 	t.Cleanup(f.srv.Close)
 
 	hash, _ := credential.HashPassword("s3cret-pass")

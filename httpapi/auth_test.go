@@ -123,8 +123,7 @@ func authServer(t *testing.T) (*Server, http.Handler, *sqlstore.DB) {
 	if err := db.CreateToken(t.Context(), credential.HashToken("plain-token"), p.PartnerSID, p.Scopes); err != nil {
 		t.Fatal(err)
 	}
-	api := &Server{Store: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	h := api.Handler()
+	api, h := (&Server{Store: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).handler()
 	api.auth.passwords.Compare = plainCompare
 	return api, h, db
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	sb "switchboard"
@@ -48,6 +49,10 @@ var (
 	errMediaType      = &apiError{http.StatusUnsupportedMediaType, "unsupported media type", "the body must be sent as Content-Type: application/json"}
 	errTooLarge       = &apiError{http.StatusRequestEntityTooLarge, "request entity too large", "the body is larger than 1 MiB"}
 	errNoJSONObject   = &apiError{http.StatusBadRequest, "bad request", "no JSON object could be decoded"}
+	errHeaderTooLarge = &apiError{http.StatusRequestHeaderFieldsTooLarge, "request header fields too large",
+		"the request line and headers are larger than " + strconv.Itoa(MaxHeaderBytes>>10) + " KiB"}
+	errTooManyInFlight = &apiError{http.StatusTooManyRequests, "too many requests",
+		"this credential has as many requests in flight as it may; retry after the time in Retry-After"}
 )
 
 // kindStatus maps each domain error kind to its status and CarrierX message.
@@ -86,9 +91,10 @@ func cut(s string, n int) string {
 }
 
 // writeError is the one place that turns an error into a CarrierX error
-// response. Anything that is not a client's error is logged and answered
-// 500 without details.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// response (every error body of the API, the Gate's included, is written
+// here). Anything that is not a client's error is logged and answered 500
+// without details.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var body errorBody
 	status := http.StatusInternalServerError
 	var domainErr *sb.Error
@@ -97,7 +103,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &domainErr):
 		ks, known := kindStatus[domainErr.Kind]
 		if !known {
-			s.internalError(w, r, err)
+			internalError(w, r, log, err)
 			return
 		}
 		status, body.Message = ks.status, ks.message
@@ -115,7 +121,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", retryAfter(later.wait))
 		}
 	default:
-		s.internalError(w, r, err)
+		internalError(w, r, log, err)
 		return
 	}
 	if body.Errors == nil {
@@ -124,23 +130,56 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, body)
 }
 
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, s.Logger, err)
+}
+
 // statusClientClosed is what the metrics and the access log record for a
 // request whose client went away before the answer (nginx's 499); the
 // client never sees it.
 const statusClientClosed = 499
 
-func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+func internalError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "client went away", slog.String("method", r.Method), slog.String("route", r.Pattern))
+		log.LogAttrs(r.Context(), slog.LevelInfo, "client went away", slog.String("method", methodLabel(r.Method)), slog.String("route", r.Pattern))
 		w.WriteHeader(statusClientClosed)
 		return
 	}
-	s.Logger.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
+	log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", methodLabel(r.Method)),
 		slog.String("route", r.Pattern), slog.String("error", err.Error()))
 	writeJSON(w, http.StatusInternalServerError, errorBody{
 		Errors:  []errorEntry{{Message: "internal server error"}},
 		Message: "internal server error",
 	})
+}
+
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	internalError(w, r, s.Logger, err)
+}
+
+// answerCut is the error of an answer that failed after its status and
+// part of its body were sent: nothing can be answered any more, and the
+// handler aborts the response so that the client cannot take what it got
+// for a whole answer.
+type answerCut struct{ err error }
+
+func (e *answerCut) Error() string { return "answer cut off: " + e.err.Error() }
+
+// cutAnswer records and logs the real outcome of an answer cut off after
+// sent items: 499 when the client went away (or stopped reading), 500 when
+// the server failed.
+func (s *Server) cutAnswer(r *http.Request, err error, clientGone bool, sent int) error {
+	info := infoOf(r.Context())
+	if clientGone || r.Context().Err() != nil {
+		info.outcome = statusClientClosed
+		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "client went away", slog.String("method", methodLabel(r.Method)),
+			slog.String("route", r.Pattern), slog.Int("items_sent", sent))
+	} else {
+		info.outcome = http.StatusInternalServerError
+		s.Logger.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", methodLabel(r.Method)),
+			slog.String("route", r.Pattern), slog.String("error", err.Error()), slog.Int("items_sent", sent))
+	}
+	return &answerCut{err}
 }
 
 func nullable(s string) *string {

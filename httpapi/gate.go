@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net/http"
 	"sync/atomic"
 )
@@ -27,5 +28,5 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Retry-After", "1")
-	writeJSON(w, errStarting.status, errorBody{Errors: []errorEntry{{Message: errStarting.detail}}, Message: errStarting.message})
+	writeError(w, r, slog.Default(), errStarting)
 }

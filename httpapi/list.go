@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bufio"
 	"encoding/json"
+	"iter"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,17 +30,6 @@ var endpointFields = func() []string {
 	return names
 }()
 
-// listEnvelope is the list answer, keys in alphabetical order.
-type listEnvelope struct {
-	Count      int               `json:"count"`
-	HasMore    bool              `json:"has_more"`
-	Items      []any             `json:"items"`
-	Limit      int               `json:"limit"`
-	Offset     int               `json:"offset"`
-	Pagination map[string]string `json:"pagination"`
-	Total      int               `json:"total"`
-}
-
 func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, c sb.Caller) error {
 	if err := c.Authorize(sb.OpRead); err != nil {
 		return err
@@ -55,27 +46,99 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, c sb.Call
 	if err != nil {
 		return err
 	}
-	page, err := s.Store.ListEndpoints(r.Context(), c.PartnerSID, q)
-	if err != nil {
-		return err
+	err = s.Store.ListEndpoints(r.Context(), c.PartnerSID, q, func(page sb.PageInfo, items iter.Seq2[*sb.Endpoint, error]) error {
+		return s.writeList(w, r, args, q, v, c, page, items)
+	})
+	if _, cut := err.(*answerCut); cut {
+		panic(http.ErrAbortHandler) // recorded and logged by cutAnswer
 	}
-	env := listEnvelope{Count: len(page.Items), HasMore: page.HasMore, Items: make([]any, 0, len(page.Items)),
-		Limit: q.Limit, Offset: q.Offset, Pagination: map[string]string{}, Total: page.Total}
-	for _, e := range page.Items {
-		item, err := v.render(e, c)
-		if err != nil {
-			return err
+	return err
+}
+
+// listBufferBytes is how much of a list answer is gathered before it is
+// sent on.
+const listBufferBytes = 32 << 10
+
+// writeList writes the list answer while its items are read from the
+// database, so that only one item at a time is held: the envelope's keys in
+// alphabetical order, byte for byte what encoding the whole envelope gives
+// (count and has_more, which precede the items, come from the page's
+// figures; the pagination links, after them, from the first and last item
+// seen). An error before any byte was sent on is answered as usual; after
+// that, the answer is cut off (cutAnswer).
+func (s *Server) writeList(w http.ResponseWriter, r *http.Request, args url.Values, q sb.ListQuery, v view, c sb.Caller,
+	page sb.PageInfo, items iter.Seq2[*sb.Endpoint, error]) error {
+	sink := &answerStart{w: w}
+	out := bufio.NewWriterSize(sink, listBufferBytes)
+	begin := func() {
+		out.WriteString(`{"count":` + strconv.Itoa(page.Count) + `,"has_more":` + strconv.FormatBool(page.HasMore) + `,"items":[`)
+	}
+	sent := 0
+	var first, last string
+	for e, err := range items {
+		var data []byte
+		if err == nil {
+			var item any
+			if item, err = v.render(e, c); err == nil {
+				data, err = marshal(item)
+			}
 		}
-		env.Items = append(env.Items, item)
+		if err != nil {
+			if !sink.started {
+				return err // nothing sent yet: answered as usual
+			}
+			return s.cutAnswer(r, err, false, sent)
+		}
+		if sent == 0 {
+			begin()
+			first = e.EndpointSID
+		} else {
+			out.WriteByte(',')
+		}
+		if _, err := out.Write(data); err != nil {
+			return s.cutAnswer(r, err, true, sent)
+		}
+		sent++
+		last = e.EndpointSID
 	}
-	s.paginate(r, args, q, page, env.Pagination)
-	writeJSON(w, http.StatusOK, env)
+	if sent == 0 {
+		begin()
+	}
+	links := map[string]string{}
+	s.paginate(r, args, q, page, first, last, links)
+	pagination, err := marshal(links)
+	if err != nil {
+		return s.cutAnswer(r, err, false, sent)
+	}
+	out.WriteString(`],"limit":` + strconv.Itoa(q.Limit) + `,"offset":` + strconv.Itoa(q.Offset) + `,"pagination":`)
+	out.Write(pagination)
+	out.WriteString(`,"total":` + strconv.Itoa(page.Total) + `}`)
+	if err := out.Flush(); err != nil {
+		return s.cutAnswer(r, err, true, sent)
+	}
 	return nil
 }
 
+// answerStart sends the status and headers of a list answer with its first
+// bytes, so that until then an error can still be answered as one.
+type answerStart struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (a *answerStart) Write(p []byte) (int, error) {
+	if !a.started {
+		a.started = true
+		a.w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		a.w.WriteHeader(http.StatusOK)
+	}
+	return a.w.Write(p)
+}
+
 // paginate fills the next and previous links (§6, §11.5): they keep every
-// other argument of the request.
-func (s *Server) paginate(r *http.Request, args url.Values, q sb.ListQuery, page *sb.EndpointPage, links map[string]string) {
+// other argument of the request. first and last are the SIDs of the page's
+// first and last items ("" for an empty page).
+func (s *Server) paginate(r *http.Request, args url.Values, q sb.ListQuery, page sb.PageInfo, first, last string, links map[string]string) {
 	link := func(set map[string]string) string {
 		a := url.Values{}
 		for k, v := range args {
@@ -90,13 +153,11 @@ func (s *Server) paginate(r *http.Request, args url.Values, q sb.ListQuery, page
 		}
 		return s.linkURL(r, a)
 	}
-	n := len(page.Items)
 	switch {
 	case q.After != "" || q.Before != "":
 		forward := q.After != ""
-		first, last := q.After, q.Before // with no items, the cursor bounds the page
-		if n > 0 {
-			first, last = page.Items[0].EndpointSID, page.Items[n-1].EndpointSID
+		if first == "" { // with no items, the cursor bounds the page
+			first, last = q.After, q.Before
 		}
 		if (forward && page.HasMore) || (!forward && last != "") {
 			links["next"] = link(map[string]string{"after": last})

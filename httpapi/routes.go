@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -28,8 +29,8 @@ var Routes = []Route{
 	{"GET", "/metrics", func(s *Server) http.HandlerFunc {
 		return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}).ServeHTTP
 	}},
-	{"POST", collectionPath, func(s *Server) http.HandlerFunc { return s.authenticated(s.createEndpoint) }},
 	{"GET", collectionPath, func(s *Server) http.HandlerFunc { return s.authenticated(s.listEndpoints) }},
+	{"POST", collectionPath, func(s *Server) http.HandlerFunc { return s.authenticated(s.createEndpoint) }},
 	{"GET", collectionPath + "/{endpoint_sid}", func(s *Server) http.HandlerFunc { return s.authenticated(s.getEndpoint) }},
 	{"PATCH", collectionPath + "/{endpoint_sid}", func(s *Server) http.HandlerFunc { return s.authenticated(s.patchEndpoint) }},
 	{"PUT", collectionPath + "/{endpoint_sid}", func(s *Server) http.HandlerFunc { return s.authenticated(s.putEndpoint) }},
@@ -60,18 +61,24 @@ func (s *Server) servedRoutes() []Route {
 	return out
 }
 
-// routes builds the router from the table. Patterns without a method catch
-// the other methods of a known path (405); "/" catches unknown paths (404).
+// routes builds the router from the table. Each path of the served routes
+// also gets a pattern without a method, which catches the path's other
+// methods (405, with the path's methods of the table in Allow); "/" catches
+// unknown paths (404).
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
+	var paths []string
+	methods := map[string][]string{}
 	for _, r := range s.servedRoutes() {
 		mux.HandleFunc(r.Method+" "+r.Pattern, r.handler(s))
+		if methods[r.Pattern] == nil {
+			paths = append(paths, r.Pattern)
+		}
+		methods[r.Pattern] = append(methods[r.Pattern], r.Method)
 	}
-	if s.Reset != nil {
-		mux.HandleFunc(resetPath, methodNotAllowed("POST"))
+	for _, p := range paths {
+		mux.HandleFunc(p, s.methodNotAllowed(strings.Join(methods[p], ", ")))
 	}
-	mux.HandleFunc(collectionPath, methodNotAllowed("GET, POST"))
-	mux.HandleFunc(collectionPath+"/{endpoint_sid}", methodNotAllowed("GET, PATCH, PUT, DELETE"))
 	mux.HandleFunc("/", s.notFound)
 	return mux
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -45,25 +46,41 @@ type Server struct {
 	// fixtures' or none) and says how many it created and deleted. nil:
 	// the route does not exist.
 	Reset func(ctx context.Context, partnerSID, publicURL string) (created, deleted int, err error)
+	// MaxInFlight is how many requests one credential may have in flight at
+	// once; past it, 429 (0: no cap). MaxRunning of them run at once, the
+	// others wait their turn (0: DefaultRunning).
+	MaxInFlight int
+	MaxRunning  int
 
 	auth     *authenticator
 	metrics  *httpMetrics
 	limiters *limiters
+	inFlight *inFlight
 }
 
-// Handler returns the complete HTTP handler.
+// Handler returns the complete HTTP handler. It leaves s as it is: each
+// handler has its own caches and limits (sharing the metrics when they
+// share a Registry).
 func (s *Server) Handler() http.Handler {
-	if s.Logger == nil {
-		s.Logger = slog.Default()
+	_, handler := s.handler()
+	return handler
+}
+
+// handler returns the handler and the copy of s it serves with.
+func (s *Server) handler() (*Server, http.Handler) {
+	h := *s
+	if h.Logger == nil {
+		h.Logger = slog.Default()
 	}
-	if s.Registry == nil {
-		s.Registry = prometheus.NewRegistry()
+	if h.Registry == nil {
+		h.Registry = prometheus.NewRegistry()
 	}
-	s.PublicURL = strings.TrimSuffix(s.PublicURL, "/")
-	s.auth = newAuthenticator(s.Store)
-	s.metrics = newHTTPMetrics(s.Registry)
-	s.limiters = newLimiters(s.RateLimit, s.RateBurst)
-	return s.observe(s.recoverPanics(s.routes()))
+	h.PublicURL = strings.TrimSuffix(h.PublicURL, "/")
+	h.auth = newAuthenticator(h.Store)
+	h.metrics = newHTTPMetrics(h.Registry)
+	h.limiters = newLimiters(h.RateLimit, h.RateBurst)
+	h.inFlight = newInFlight(h.MaxInFlight, h.MaxRunning)
+	return &h, h.observe(h.limitHeaders(h.recoverPanics(h.routes())))
 }
 
 // baseURL is the scheme and host of absolute URLs in answers (§6).
@@ -94,18 +111,14 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// authenticated wraps an API handler with authentication and the
-// credential's rate limit.
+// authenticated wraps an API handler with authentication, the credential's
+// rate limit and its cap on requests in flight.
 func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, c sb.Caller) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, key, err := s.auth.authenticate(r.Context(), r.Header.Get("Authorization"), s.clientAddr(r))
 		if err == nil {
 			infoOf(r.Context()).partnerSID = c.PartnerSID
-			if ok, wait := s.limiters.allow(key); !ok {
-				err = &retryLater{errTooManyRequests, wait}
-			} else {
-				err = h(w, r, c)
-			}
+			err = s.admit(r, key, c, func(c sb.Caller) error { return h(w, r, c) })
 		}
 		if err != nil {
 			if err == errNoCredentials || err == errBadCredentials {
@@ -116,13 +129,34 @@ func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, c 
 	}
 }
 
-func methodNotAllowed(allow string) http.HandlerFunc {
+// admit runs h, in its turn among the credential's requests, unless the
+// credential is over its rate limit or has as many requests in flight as it
+// may (429 with Retry-After; a refused request does nothing).
+func (s *Server) admit(r *http.Request, key string, c sb.Caller, h func(c sb.Caller) error) error {
+	if ok, wait := s.limiters.allow(key); !ok {
+		return &retryLater{errTooManyRequests, wait}
+	}
+	release, ok, err := s.inFlight.acquire(r.Context(), key)
+	if !ok {
+		return &retryLater{errTooManyInFlight, time.Second}
+	}
+	if err != nil {
+		return err // the client went away while waiting its turn
+	}
+	defer release()
+	return h(c)
+}
+
+// methodNotAllowed answers 405 on a known path; allow is the path's methods
+// in the route table.
+func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{
-			Errors:  []errorEntry{{Message: r.Method + " is not allowed here; allowed: " + allow}},
-			Message: "method not allowed",
-		})
+		method := "this method"
+		if methodLabel(r.Method) != "OTHER" {
+			method = r.Method // only a standard one is echoed back
+		}
+		s.writeError(w, r, &apiError{http.StatusMethodNotAllowed, "method not allowed", method + " is not allowed here; allowed: " + allow})
 	}
 }
 

@@ -146,7 +146,7 @@ func BenchmarkList(b *testing.B) {
 			}
 			b.Run(c.name, func(b *testing.B) {
 				for b.Loop() {
-					if _, err := d.db.ListEndpoints(ctx, d.partner, q); err != nil {
+					if _, err := sb.ListPage(ctx, d.db, d.partner, q); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -174,12 +174,12 @@ func BenchmarkListDeep(b *testing.B) {
 	benchBackends(b, func(b *testing.B, d *benchData) {
 		b.Run("first_page", func(b *testing.B) {
 			for b.Loop() {
-				d.db.ListEndpoints(ctx, d.partner, sb.ListQuery{Limit: 10})
+				sb.ListPage(ctx, d.db, d.partner, sb.ListQuery{Limit: 10})
 			}
 		})
 		b.Run("after_1000_pages", func(b *testing.B) {
 			for b.Loop() {
-				d.db.ListEndpoints(ctx, d.partner, sb.ListQuery{Limit: 10, After: d.sids[10_000-1]})
+				sb.ListPage(ctx, d.db, d.partner, sb.ListQuery{Limit: 10, After: d.sids[10_000-1]})
 			}
 		})
 	})

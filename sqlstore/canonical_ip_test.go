@@ -163,7 +163,7 @@ func TestMigrationCanonicalisesIPv4Mapped(t *testing.T) {
 				t.Errorf("endpoint_addresses after the migration: %v", got)
 			}
 			// The documents: each address rewritten in place, nothing else changed.
-			page, err := db.ListEndpoints(ctx, p1, sb.ListQuery{Limit: 10})
+			page, err := sb.ListPage(ctx, db, p1, sb.ListQuery{Limit: 10})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +186,7 @@ func TestMigrationCanonicalisesIPv4Mapped(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if page, err := db.ListEndpoints(ctx, p1, sb.ListQuery{Limit: 10, Filter: f}); err != nil || len(page.Items) != 1 || page.Items[0].ID != e1 {
+			if page, err := sb.ListPage(ctx, db, p1, sb.ListQuery{Limit: 10, Filter: f}); err != nil || len(page.Items) != 1 || page.Items[0].ID != e1 {
 				t.Errorf("filter on the migrated address: %v %v", page, err)
 			}
 			c := sb.Caller{PartnerSID: p2, Scopes: sb.Scopes{sb.ScopeManage, sb.ScopeManageAuthRequired}}

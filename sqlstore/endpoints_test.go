@@ -189,7 +189,7 @@ func TestEveryFieldIsStored(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("read back by SID:\n got %s\nwant %s", dump(got), dump(want))
 		}
-		page, err := db.ListEndpoints(ctx, a.PartnerSID, sb.ListQuery{Limit: 10})
+		page, err := sb.ListPage(ctx, db, a.PartnerSID, sb.ListQuery{Limit: 10})
 		if err != nil || len(page.Items) != 1 || !reflect.DeepEqual(page.Items[0], want) {
 			t.Fatalf("read back in a list (%v):\n got %s\nwant %s", err, dump(page), dump(want))
 		}

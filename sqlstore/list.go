@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"iter"
 	"slices"
 	"strings"
 
@@ -49,19 +51,32 @@ func sortKeys(order []sb.OrderKey) []sortKey {
 	return append(keys, sortKey{"e.id", false})
 }
 
-func (db *DB) ListEndpoints(ctx context.Context, partnerSID string, q sb.ListQuery) (*sb.EndpointPage, error) {
-	var page *sb.EndpointPage
-	err := db.readRetrying(ctx, func() (err error) {
-		page, err = db.listEndpoints(ctx, partnerSID, q)
+func (db *DB) ListEndpoints(ctx context.Context, partnerSID string, q sb.ListQuery, write func(sb.PageInfo, iter.Seq2[*sb.Endpoint, error]) error) error {
+	// A read whose connection was lost is repeated, but only until the
+	// answer began: a page half written cannot be taken back.
+	began := false
+	var final error
+	err := db.readRetrying(ctx, func() error {
+		err := db.listEndpoints(ctx, partnerSID, q, func(info sb.PageInfo, items iter.Seq2[*sb.Endpoint, error]) error {
+			began = true
+			return write(info, items)
+		})
+		if began {
+			final = err
+			return nil
+		}
 		return err
 	})
-	return page, err
+	if began {
+		return final
+	}
+	return err
 }
 
-func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQuery) (*sb.EndpointPage, error) {
+func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQuery, write func(sb.PageInfo, iter.Seq2[*sb.Endpoint, error]) error) error {
 	for _, k := range q.Order {
 		if _, ok := orderExpressions[k.Field]; !ok {
-			return nil, sb.BadRequest("order", "cannot order by "+k.Field)
+			return sb.BadRequest("order", "cannot order by "+k.Field)
 		}
 	}
 	where := []string{"e.partner_sid = ?"}
@@ -73,79 +88,148 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	}
 	countQuery := `SELECT count(*) FROM endpoints e WHERE ` + strings.Join(where, " AND ")
 
+	// The page is read in list order, one row at a time, so its figures
+	// (count and has_more precede the items in the answer) are known first:
+	// from the total for an offset page; for a cursor page from a probe that
+	// reads the sort keys of up to limit+1 rows beyond the cursor. Walking
+	// backwards, the probe also finds the row beyond the page, after which
+	// the page starts.
 	keys := sortKeys(q.Order)
 	cursor, backwards := q.After, false
 	if q.Before != "" {
 		cursor, backwards = q.Before, true
 	}
-	limit, offset := q.Limit, q.Offset
-	cursorQuery := ""
+	pageWhere := where
+	var cursorQuery, probeQuery, beyondQuery string
 	if cursor != "" {
 		cursorQuery = cursorValuesQuery(keys)
-		where = append(where, keysetCondition(keys, backwards))
-		limit, offset = q.Limit+1, 0 // one more tells whether more lie beyond
+		pageWhere = append(slices.Clip(where), keysetCondition(keys, backwards))
+		probeQuery = `SELECT ` + keyExpressions(keys) + ` FROM endpoints e WHERE ` + strings.Join(pageWhere, " AND ") +
+			` ORDER BY ` + orderBy(keys, backwards) + ` LIMIT ?`
 	}
-	var orderBy []string
+	order := orderBy(keys, false)
 	if q.Shuffle {
-		orderBy = []string{db.dialect.random()}
-	} else {
-		for _, k := range keys {
-			orderBy = append(orderBy, k.expr+direction(k.desc != backwards))
-		}
+		order = db.dialect.random()
 	}
-	pageQuery := `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY ` + strings.Join(orderBy, ", ") + ` LIMIT ? OFFSET ?`
+	pageQuery := `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + strings.Join(pageWhere, " AND ") +
+		` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	if backwards {
+		beyondQuery = `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` +
+			strings.Join(append(slices.Clip(pageWhere), keysetCondition(keys, false)), " AND ") +
+			` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	}
 	// Prepared before the transaction takes a connection (statements.go).
 	countStmt, pageStmt := db.lists.get(ctx, countQuery), db.lists.get(ctx, pageQuery)
-	var cursorStmt *sql.Stmt
+	var cursorStmt, probeStmt, beyondStmt *sql.Stmt
 	if cursor != "" {
-		cursorStmt = db.lists.get(ctx, cursorQuery)
+		cursorStmt, probeStmt = db.lists.get(ctx, cursorQuery), db.lists.get(ctx, probeQuery)
+	}
+	if backwards {
+		beyondStmt = db.lists.get(ctx, beyondQuery)
 	}
 
-	// One read transaction, so that the total and the page agree.
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// One read transaction on one snapshot (repeatable read: PostgreSQL's
+	// default would give each statement its own), so that the figures and
+	// the items agree.
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer tx.Rollback()
 
-	page := &sb.EndpointPage{Items: []*sb.Endpoint{}}
-	if err := db.txRow(ctx, tx, countStmt, countQuery, args...).Scan(&page.Total); err != nil {
-		return nil, err
+	var info sb.PageInfo
+	if err := db.txRow(ctx, tx, countStmt, countQuery, args...).Scan(&info.Total); err != nil {
+		return err
 	}
+	query, st, pageArgs, offset := pageQuery, pageStmt, args, q.Offset
 	if cursor != "" {
 		values, err := db.cursorValues(ctx, tx, cursorStmt, cursorQuery, partnerSID, cursor, len(keys), backwards)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		args = append(args, keysetArgs(values)...)
-	}
-	rows, err := db.txQuery(ctx, tx, pageStmt, pageQuery, append(args, limit, offset)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, err := scanEndpoint(rows)
+		pageArgs = slices.Concat(args, keysetArgs(values))
+		n, beyond, err := db.probe(ctx, tx, probeStmt, probeQuery, slices.Concat(pageArgs, []any{q.Limit + 1}), len(keys))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		page.Items = append(page.Items, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if cursor != "" {
-		if page.HasMore = len(page.Items) > q.Limit; page.HasMore {
-			page.Items = page.Items[:q.Limit]
-		}
-		if backwards {
-			slices.Reverse(page.Items)
+		info.Count, info.HasMore, offset = min(n, q.Limit), n > q.Limit, 0
+		if backwards && info.HasMore {
+			query, st, pageArgs = beyondQuery, beyondStmt, slices.Concat(pageArgs, keysetArgs(beyond))
 		}
 	} else {
-		page.HasMore = q.Offset+len(page.Items) < page.Total
+		info.Count = max(0, min(q.Limit, info.Total-q.Offset))
+		info.HasMore = q.Offset+info.Count < info.Total
 	}
-	return page, nil
+	var rows *sql.Rows
+	if info.Count > 0 {
+		rows, err = db.txQuery(ctx, tx, st, query, slices.Concat(pageArgs, []any{info.Count, offset})...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+	}
+	return write(info, endpointRows(rows, info.Count))
+}
+
+// endpointRows yields the page's endpoints as they are scanned. A page
+// shorter than its count (which the one snapshot rules out) is an error,
+// never a short answer.
+func endpointRows(rows *sql.Rows, count int) iter.Seq2[*sb.Endpoint, error] {
+	return func(yield func(*sb.Endpoint, error) bool) {
+		n := 0
+		if rows != nil {
+			for rows.Next() {
+				e, err := scanEndpoint(rows)
+				if err != nil {
+					yield(nil, err)
+					return
+				}
+				n++
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if err := rows.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+		}
+		if n != count {
+			yield(nil, fmt.Errorf("list page: %d of its %d items read", n, count))
+		}
+	}
+}
+
+// probe counts the rows of a cursor page's probe (at most limit+1) and
+// returns the sort keys of the last one.
+func (db *DB) probe(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args []any, n int) (int, []any, error) {
+	rows, err := db.txQuery(ctx, tx, st, query, args...)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	values := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range values {
+		ptrs[i] = &values[i]
+	}
+	count := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, nil, err
+		}
+		count++
+	}
+	return count, values, rows.Err()
+}
+
+// orderBy is the ORDER BY list of keys, reversed when walking backwards.
+func orderBy(keys []sortKey, backwards bool) string {
+	terms := make([]string, len(keys))
+	for i, k := range keys {
+		terms[i] = k.expr + direction(k.desc != backwards)
+	}
+	return strings.Join(terms, ", ")
 }
 
 func direction(desc bool) string {
@@ -157,11 +241,15 @@ func direction(desc bool) string {
 
 // cursorValuesQuery reads the sort keys of the cursor endpoint.
 func cursorValuesQuery(keys []sortKey) string {
+	return `SELECT ` + keyExpressions(keys) + ` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`
+}
+
+func keyExpressions(keys []sortKey) string {
 	exprs := make([]string, len(keys))
 	for i, k := range keys {
 		exprs[i] = k.expr
 	}
-	return `SELECT ` + strings.Join(exprs, ", ") + ` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`
+	return strings.Join(exprs, ", ")
 }
 
 func (db *DB) cursorValues(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query, partnerSID, cursor string, n int, backwards bool) ([]any, error) {

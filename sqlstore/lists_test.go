@@ -29,7 +29,7 @@ func TestListOrdersAndCursors(t *testing.T) {
 		}
 		list := func(q sb.ListQuery) *sb.EndpointPage {
 			t.Helper()
-			p, err := db.ListEndpoints(ctx, a.PartnerSID, q)
+			p, err := sb.ListPage(ctx, db, a.PartnerSID, q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func TestListOrdersAndCursors(t *testing.T) {
 		if !sameJSON(back.Items, multi.Items[1:3]) || !back.HasMore {
 			t.Fatalf("before: %v has_more %v", sidsOf(back.Items), back.HasMore)
 		}
-		if _, err := db.ListEndpoints(ctx, b.PartnerSID, sb.ListQuery{Limit: 2, After: created[0].EndpointSID}); sb.ErrorKindOf(err) != sb.KindBadRequest {
+		if _, err := sb.ListPage(ctx, db, b.PartnerSID, sb.ListQuery{Limit: 2, After: created[0].EndpointSID}); sb.ErrorKindOf(err) != sb.KindBadRequest {
 			t.Fatalf("a cursor the caller cannot see must be a 400, got %v", err)
 		}
 		offset := list(sb.ListQuery{Limit: 4, Offset: 4})
@@ -92,7 +92,7 @@ func TestListStatementCacheIsBounded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := db.ListEndpoints(ctx, a.PartnerSID, sb.ListQuery{Limit: 10, Filter: x})
+			p, err := sb.ListPage(ctx, db, a.PartnerSID, sb.ListQuery{Limit: 10, Filter: x})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -74,7 +74,7 @@ func TestMemoryWritesNothingToDisk(t *testing.T) {
 		e := newEndpoint(t, a, thirdParty(fmt.Sprint("mem-", i), fmt.Sprintf("10.60.0.%d", i+1), 5060, false))
 		wg.Go(func() { errs[i] = db.CreateEndpoint(ctx, e) })
 		wg.Go(func() {
-			_, errs[n+i] = db.ListEndpoints(ctx, a.PartnerSID, sb.ListQuery{Limit: 10})
+			_, errs[n+i] = sb.ListPage(ctx, db, a.PartnerSID, sb.ListQuery{Limit: 10})
 		})
 	}
 	wg.Wait()
@@ -83,7 +83,7 @@ func TestMemoryWritesNothingToDisk(t *testing.T) {
 			t.Fatalf("operation %d: %v", i, err)
 		}
 	}
-	page, err := db.ListEndpoints(ctx, a.PartnerSID, sb.ListQuery{Limit: 1})
+	page, err := sb.ListPage(ctx, db, a.PartnerSID, sb.ListQuery{Limit: 1})
 	if err != nil || page.Total != n {
 		t.Fatalf("after %d creates the list has %+v (%v)", n, page, err)
 	}

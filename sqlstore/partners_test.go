@@ -20,7 +20,7 @@ func TestSystemGateways(t *testing.T) {
 		b := newPartner(t, db, "b") // created later: gets one with the partner
 		gatewayOf := func(c sb.Caller) *sb.Endpoint {
 			t.Helper()
-			p, err := db.ListEndpoints(ctx, c.PartnerSID, sb.ListQuery{Limit: 10})
+			p, err := sb.ListPage(ctx, db, c.PartnerSID, sb.ListQuery{Limit: 10})
 			if err != nil || len(p.Items) != 1 || p.Items[0].Type != sb.TypeSystemGateway {
 				t.Fatalf("partner %s: want exactly one system_gateway endpoint, got %v %v", c.PartnerName, p, err)
 			}

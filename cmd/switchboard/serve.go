@@ -48,7 +48,24 @@ type serveConfig struct {
 	// ForceResetOnPostgres.
 	AllowReset           bool
 	ForceResetOnPostgres bool
+	// WriteTimeout bounds the sending of one answer, however large.
+	WriteTimeout time.Duration
+	// MaxConns caps the open connections (httpapi.ConnLimit).
+	MaxConns int
+	// MaxInFlight caps each credential's requests in flight (0: no cap), of
+	// which MaxRunning run at once.
+	MaxInFlight, MaxRunning int
 }
+
+// Connection limits. An idle keep-alive connection is closed after
+// idleTimeout. defaultMaxInFlight is twice the load tool's 32 clients on
+// one token, far above the conformance suite's 20.
+const (
+	idleTimeout         = 30 * time.Second
+	defaultWriteTimeout = 60 * time.Second
+	defaultMaxConns     = 1024
+	defaultMaxInFlight  = 64
+)
 
 func newServeCommand(getenv func(string) string, runServe func(context.Context, serveConfig) error) *cobra.Command {
 	var cfg serveConfig
@@ -85,6 +102,14 @@ func newServeCommand(getenv func(string) string, runServe func(context.Context, 
 	withEnv(fs, "allow-reset", "SWITCHBOARD_ALLOW_RESET")
 	fs.BoolVar(&cfg.ForceResetOnPostgres, "force-reset-on-postgres", false, "allow --allow-reset on a PostgreSQL database (refused otherwise)")
 	withEnv(fs, "force-reset-on-postgres", "SWITCHBOARD_FORCE_RESET_ON_POSTGRES")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", defaultWriteTimeout, "`duration` within which an answer must be sent, however large (a list of 1,000 large endpoints can be 900 MB)")
+	withEnv(fs, "write-timeout", "SWITCHBOARD_WRITE_TIMEOUT")
+	fs.IntVar(&cfg.MaxConns, "max-conns", defaultMaxConns, "`N` connections open at once; at the cap a new one replaces the longest-idle one")
+	withEnv(fs, "max-conns", "SWITCHBOARD_MAX_CONNS")
+	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", defaultMaxInFlight, "`N` requests each API credential may have in flight at once, past which 429; 0 turns the cap off")
+	withEnv(fs, "max-in-flight", "SWITCHBOARD_MAX_IN_FLIGHT")
+	fs.IntVar(&cfg.MaxRunning, "max-running", httpapi.DefaultRunning(), "`N` requests of one API credential that run at once; the rest of its requests in flight wait their turn (default: the CPUs, at least 2)")
+	withEnv(fs, "max-running", "SWITCHBOARD_MAX_RUNNING")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg.DB = *dsn
 		cfg.SystemGateways = gateways.addrs
@@ -125,6 +150,18 @@ func (c serveConfig) validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: want more than 0", c.ShutdownTimeout))
+	}
+	if c.WriteTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--write-timeout %v: want more than 0", c.WriteTimeout))
+	}
+	if c.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("--max-conns %d: want 1 or more", c.MaxConns))
+	}
+	if c.MaxInFlight < 0 {
+		errs = append(errs, fmt.Errorf("--max-in-flight %d: want 0 or more", c.MaxInFlight))
+	}
+	if c.MaxRunning < 1 {
+		errs = append(errs, fmt.Errorf("--max-running %d: want 1 or more", c.MaxRunning))
 	}
 	errs = append(errs, c.validateIntegrator()...)
 	if len(errs) == 0 {
@@ -271,12 +308,16 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	}
 	gate := &httpapi.Gate{}
 	requests := &inFlight{next: gate}
+	conns := httpapi.NewConnLimit(cfg.MaxConns)
+	ln = conns.Listener(ln)
 	srv := &http.Server{
 		Handler:           requests,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    httpapi.HardMaxHeaderBytes,
+		ConnState:         conns.ConnState,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	ready := newReadiness(nil, logger)
@@ -296,8 +337,11 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			return err
 		}
 		ready.check = db.CheckWritable
+		registry := newRegistry(db)
+		registry.MustRegister(conns)
 		api := &httpapi.Server{Store: db, PublicURL: cfg.PublicURL, Logger: logger, AccessLog: true,
-			Registry: newRegistry(db), RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
+			Registry: registry, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
+			MaxInFlight: cfg.MaxInFlight, MaxRunning: cfg.MaxRunning,
 			Reset: integ.resetter(db), Ready: func(*http.Request) error { return ready.ready() }}
 		gate.Open(api.Handler())
 		return nil
