@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,9 @@ type options struct {
 	dbPath                 string
 	floodBasic             int
 	floodLogin             string
+	floodToken, floodPath  string
+	flood                  int
+	floodIgnoreRetryAfter  bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +52,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.dbPath, "db-file", "", "`path` of the server's SQLite file, to report the database size per endpoint")
 	fs.IntVar(&o.floodBasic, "flood-basic", 0, "after each scenario, run it again while this many `clients` send wrong Basic passwords (0: no flood)")
 	fs.StringVar(&o.floodLogin, "flood-login", "", "a `login` the flood tries half its wrong passwords on (default: random logins only)")
+	fs.StringVar(&o.floodToken, "flood-token", "", "API `token` of another partner whose clients flood the server during each scenario (the scenario's figures are then the other partner's latency under that flood)")
+	fs.IntVar(&o.flood, "flood-clients", 500, "clients of --flood-token: `N` clients, each sending its next request as soon as the last is answered (after a 429, once its Retry-After has passed)")
+	fs.BoolVar(&o.floodIgnoreRetryAfter, "flood-ignore-retry-after", false, "flooding clients send again at once after a 429")
+	fs.StringVar(&o.floodPath, "flood-path", "/core/v2/endpoints?limit=10", "`path` the flooding clients GET")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -72,7 +80,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if !ok {
 			return fmt.Errorf("unknown scenario %q", name)
 		}
+		var stopFlood func() string
+		if o.floodToken != "" {
+			stopFlood = b.startTokenFlood(ctx)
+		}
 		real := b.drive(ctx, o.base, sc)
+		if stopFlood != nil {
+			fmt.Fprintln(stderr, stopFlood())
+		}
 		rss := "-"
 		if o.serverPID != 0 {
 			rss, _ = procStatus(o.serverPID, "VmRSS:")
@@ -353,6 +368,54 @@ func (b *bench) drive(ctx context.Context, base string, sc scenario) result {
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
 	return result{rps: float64(len(lat)) / elapsed.Seconds(), p50: q(0.50), p99: q(0.99), p999: q(0.999), clientErrors: errs4, serverErrors: errs5}
+}
+
+// startTokenFlood starts the clients of --flood-token; the function it
+// returns stops them and describes what they got.
+func (b *bench) startTokenFlood(ctx context.Context) func() string {
+	ctx, cancel := context.WithCancel(ctx)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.o.flood, DisableCompression: true}, Timeout: 30 * time.Second}
+	var answered, refused, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range b.o.flood {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, "GET", b.o.base+b.o.floodPath, nil)
+				req.Header.Set("Authorization", "Bearer "+b.o.floodToken)
+				res, err := client.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						failed.Add(1)
+					}
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				switch {
+				case res.StatusCode == http.StatusTooManyRequests:
+					refused.Add(1)
+					if secs, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && !b.o.floodIgnoreRetryAfter {
+						select {
+						case <-ctx.Done():
+						case <-time.After(time.Duration(secs) * time.Second):
+						}
+					}
+				case res.StatusCode >= 400:
+					failed.Add(1)
+				default:
+					answered.Add(1)
+				}
+			}
+		})
+	}
+	return func() string {
+		cancel()
+		wg.Wait()
+		secs := time.Since(start).Seconds()
+		return fmt.Sprintf("flood: %d clients, %.0f answered/s, %.0f refused (429)/s, %d failed", b.o.flood,
+			float64(answered.Load())/secs, float64(refused.Load())/secs, failed.Load())
+	}
 }
 
 // ceilingRun records one real answer of the scenario, serves it canned from
