@@ -272,7 +272,7 @@ func TestMethodNotAllowedFromRouteTable(t *testing.T) {
 		methods[r.Pattern] = append(methods[r.Pattern], r.Method)
 	}
 	for _, p := range paths {
-		path := strings.ReplaceAll(p, "{endpoint_sid}", sb.NewSID())
+		path := strings.NewReplacer("{endpoint_sid}", sb.NewSID(), "{asset}", "index.css", "{$}", "").Replace(p)
 		allow := strings.Join(methods[p], ", ")
 		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 			if slices.Contains(methods[p], m) {
