@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"switchboard/filter"
+	"github.com/switchboard-sip/switchboard/filter"
 )
 
 // The table and the struct describe the same fields: a field added to one

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"iter"
 
-	"switchboard/filter"
+	"github.com/switchboard-sip/switchboard/filter"
 )
 
 // Store is what the API needs of the persistence: credentials to

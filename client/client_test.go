@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"switchboard/client"
-	"switchboard/sqlstore/sqlstoretest"
-	"switchboard/switchboardtest"
+	"github.com/switchboard-sip/switchboard/client"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
+	"github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
 var ctx = context.Background()
@@ -65,12 +65,12 @@ func TestImportsOnlyTheStandardLibrary(t *testing.T) {
 	if err != nil {
 		t.Skip("no go tool on PATH")
 	}
-	out, err := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "switchboard/client").CombinedOutput()
+	out, err := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "github.com/switchboard-sip/switchboard/client").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	if got := strings.Fields(string(out)); !slices.Equal(got, []string{"switchboard/client"}) {
-		t.Fatalf("switchboard/client depends on packages outside the standard library: %v", got)
+	if got := strings.Fields(string(out)); !slices.Equal(got, []string{"github.com/switchboard-sip/switchboard/client"}) {
+		t.Fatalf("github.com/switchboard-sip/switchboard/client depends on packages outside the standard library: %v", got)
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log"
 
-	"switchboard/client"
-	"switchboard/switchboardtest"
+	"github.com/switchboard-sip/switchboard/client"
+	"github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
 // startServer runs an in-process Switchboard server for an example (a test

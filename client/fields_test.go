@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/client"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/client"
 )
 
 // The client's Endpoint has a field for every top-level field of the

@@ -21,7 +21,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
-	"switchboard/filter"
+	"github.com/switchboard-sip/switchboard/filter"
 )
 
 // The differential tests store a random data set in a real database, with

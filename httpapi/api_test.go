@@ -13,9 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/credential"
-	"switchboard/sqlstore/sqlstoretest"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/credential"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // countingStore is the real store, counting Basic-credential look-ups.

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	sb "switchboard"
-	"switchboard/credential"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/credential"
 )
 
 // freshFor is how long what the database said of a credential is believed:

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	sb "switchboard"
-	"switchboard/credential"
-	"switchboard/sqlstore"
-	"switchboard/sqlstore/sqlstoretest"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/credential"
+	"github.com/switchboard-sip/switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 
 	"golang.org/x/crypto/bcrypt"
 )

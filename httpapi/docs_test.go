@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"switchboard/credential"
+	"github.com/switchboard-sip/switchboard/credential"
 )
 
 // GET / says where the API, its reference and the OpenAPI document are,

@@ -3,7 +3,7 @@ package httpapi
 import (
 	"net/http"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller) error {

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // errorBody is the CarrierX error shape (§8), keys in alphabetical order.

@@ -8,9 +8,9 @@ import (
 	"net/url"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/credential"
-	"switchboard/sqlstore/sqlstoretest"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/credential"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // FuzzDecodeObject: any body either decodes to one object or is refused

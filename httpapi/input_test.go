@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"switchboard/sqlstore/sqlstoretest"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // onBackends runs test on a new SQLite file and, when PostgreSQL is

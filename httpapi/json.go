@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"unicode/utf8"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // maxBodyBytes is the largest body accepted (§3: over 1 MiB is 413).

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	sb "switchboard"
-	"switchboard/filter"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/filter"
 )
 
 // List limits (§6).

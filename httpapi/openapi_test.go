@@ -16,7 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 func loadDocument(t *testing.T) *openapi3.T {

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/credential"
-	"switchboard/sqlstore/sqlstoretest"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/credential"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // newOpsFixture is newFixture with the access log on and a rate limit.

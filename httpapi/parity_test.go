@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"switchboard/sqlstore/sqlstoretest"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // paritySteps is a session of requests covering every request kind, list

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // queryArgNames are the query arguments some route reads.

@@ -3,7 +3,7 @@ package httpapi
 import (
 	"net/http"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // resetPath is served only when Server.Reset is set (serve --allow-reset).

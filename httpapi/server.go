@@ -15,7 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // Server holds what the handlers need.
@@ -122,7 +122,7 @@ func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, c 
 		}
 		if err != nil {
 			if err == errNoCredentials || err == errBadCredentials {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+				w.Header().Set("WWW-Authenticate", `Bearer realm="github.com/switchboard-sip/switchboard"`)
 			}
 			s.writeError(w, r, err)
 		}

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // listEnvelope is the list answer as encoding/json writes it whole: the

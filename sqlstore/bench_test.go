@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/filter"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/filter"
 )
 
 var ctx = context.Background()

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	sb "switchboard"
-	"switchboard/filter"
-	"switchboard/sqlstore"
-	"switchboard/sqlstore/sqlstoretest"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/filter"
+	"github.com/switchboard-sip/switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // The duplicate-IP rule sees addresses, not spellings: an IPv4 address

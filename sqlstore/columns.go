@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // column is one column of the endpoints table.

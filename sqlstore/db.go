@@ -22,7 +22,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 //go:embed migrations

@@ -4,9 +4,9 @@ import (
 	"database/sql"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/sqlstore"
-	"switchboard/sqlstore/sqlstoretest"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // SQLite runs at full durability: WAL with a sync at every commit.

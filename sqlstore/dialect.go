@@ -13,7 +13,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"switchboard/filter"
+	"github.com/switchboard-sip/switchboard/filter"
 )
 
 // dialect is what differs between the SQL databases.

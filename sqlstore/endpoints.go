@@ -7,7 +7,7 @@ import (
 	"maps"
 	"slices"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 func (db *DB) CreateEndpoint(ctx context.Context, e *sb.Endpoint) error {

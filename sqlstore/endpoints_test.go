@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/sqlstore"
-	"switchboard/sqlstore/sqlstoretest"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 func TestEndpointLifecycle(t *testing.T) {

@@ -7,9 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/sqlstore"
-	"switchboard/sqlstore/sqlstoretest"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // Concurrent creates share commits, yet each has its own outcome: the

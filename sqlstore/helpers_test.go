@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/sqlstore"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 var ctx = context.Background()

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // orderExpressions maps each orderable field of the domain's table to the

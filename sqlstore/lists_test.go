@@ -6,10 +6,10 @@ import (
 	"slices"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/filter"
-	"switchboard/sqlstore"
-	"switchboard/sqlstore/sqlstoretest"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/filter"
+	"github.com/switchboard-sip/switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 func TestListOrdersAndCursors(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // isMemoryDSN reports whether dsn asks for an in-memory database.

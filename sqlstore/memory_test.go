@@ -7,9 +7,9 @@ import (
 	"sync"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/sqlstore"
-	"switchboard/sqlstore/sqlstoretest"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 func openMemoryDB(t *testing.T, dsn string) *sqlstore.DB { return sqlstoretest.Open(t, dsn) }

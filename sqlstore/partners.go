@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // CreatePartner stores a partner and, when the operator configured system

@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // What the fixtures loader (fixtures/) needs beyond the Store: who owns a

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log"
 
-	"switchboard/client"
-	"switchboard/switchboardtest"
+	"github.com/switchboard-sip/switchboard/client"
+	"github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
 // A partner whose token may only read: it lists, but cannot create. (In a

@@ -30,10 +30,10 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	sb "switchboard"
-	"switchboard/credential"
-	"switchboard/httpapi"
-	"switchboard/sqlstore"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/credential"
+	"github.com/switchboard-sip/switchboard/httpapi"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 // Server is a running Switchboard server.

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"switchboard/sqlstore/sqlstoretest"
-	"switchboard/switchboardtest"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
+	"github.com/switchboard-sip/switchboard/switchboardtest"
 )
 
 var ctx = context.Background()

@@ -20,7 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 type options struct {

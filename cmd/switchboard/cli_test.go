@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	sb "switchboard"
-	"switchboard/httpapi"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/httpapi"
 )
 
 // parseServe runs `switchboard serve args...` up to the configuration it

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"switchboard/sqlstore/sqlstoretest"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // Crash durability: concurrent creates and PATCHes against the real binary,

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"switchboard/sqlstore/sqlstoretest"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // The CLI refuses Basic credentials HTTP cannot carry or that are easy to

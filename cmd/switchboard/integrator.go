@@ -10,10 +10,10 @@ import (
 	"net/url"
 	"strings"
 
-	sb "switchboard"
-	"switchboard/credential"
-	"switchboard/fixtures"
-	"switchboard/sqlstore"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/credential"
+	"github.com/switchboard-sip/switchboard/fixtures"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 // integrator is what `serve` does for people who test against it: known

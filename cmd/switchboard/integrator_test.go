@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"switchboard/sqlstore/sqlstoretest"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 const exampleFixtures = "../../docs/fixtures.example.json"

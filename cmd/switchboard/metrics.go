@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 // newRegistry is the process's metrics registry: Go runtime, process,

@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 // migrate is the one administration command that may create a database:

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"switchboard/sqlstore/sqlstoretest"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // buildBinary builds the real program once per test binary run.
@@ -23,7 +23,7 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "switchboard")
+	bin := filepath.Join(dir, "github.com/switchboard-sip/switchboard")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)

@@ -9,9 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	sb "switchboard"
-	"switchboard/credential"
-	"switchboard/sqlstore"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/credential"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 func newPartnersCommand() *cobra.Command {

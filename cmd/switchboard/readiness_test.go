@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 // One check per TTL however many callers ask; each change is logged once.
@@ -179,7 +179,7 @@ func TestReadyzWhenReadOnly(t *testing.T) {
 		if err := os.Chown(data, nobody, nobody); err != nil {
 			t.Fatal(err)
 		}
-		exe := filepath.Join(dir, "switchboard")
+		exe := filepath.Join(dir, "github.com/switchboard-sip/switchboard")
 		if raw, err := os.ReadFile(bin); err != nil || os.WriteFile(exe, raw, 0o755) != nil {
 			t.Fatal("copying the binary:", err)
 		}

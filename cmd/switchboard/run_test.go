@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	sb "switchboard"
+	sb "github.com/switchboard-sip/switchboard"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's and the test's goroutines.

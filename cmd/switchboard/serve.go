@@ -18,9 +18,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	sb "switchboard"
-	"switchboard/httpapi"
-	"switchboard/sqlstore"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/httpapi"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 // serveConfig is everything `serve` runs with, from flags and environment.

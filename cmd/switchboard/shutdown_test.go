@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"switchboard/sqlstore/sqlstoretest"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
 // SIGTERM under load, with one request that outlives the shutdown timeout

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	sb "switchboard"
-	"switchboard/credential"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/credential"
 )
 
 func newTokensCommand() *cobra.Command {

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	sb "switchboard"
-	"switchboard/sqlstore"
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 // PostgresEnv is the variable that holds the test PostgreSQL DSN.
