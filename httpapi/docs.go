@@ -137,7 +137,7 @@ func (s *Server) root(w http.ResponseWriter, r *http.Request) {
 		Docs:    base + "/core/v2/docs",
 		Health:  base + "/healthz",
 		Message: "Switchboard serves the CarrierX Core API v2 Endpoints resource; send API requests with Authorization: Bearer TOKEN",
-		Name:    "github.com/switchboard-sip/switchboard",
+		Name:    "switchboard",
 		OpenAPI: base + "/core/v2/openapi.json",
 	}
 	if prefersHTML(r.Header.Get("Accept")) {

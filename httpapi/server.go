@@ -122,7 +122,7 @@ func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, c 
 		}
 		if err != nil {
 			if err == errNoCredentials || err == errBadCredentials {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="github.com/switchboard-sip/switchboard"`)
+				w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 			}
 			s.writeError(w, r, err)
 		}

@@ -99,7 +99,7 @@ func TestServeStopsRetryingOnALastingPostgresError(t *testing.T) {
 			be := pgproto3.NewBackend(conn, conn)
 			if _, err := be.ReceiveStartupMessage(); err == nil {
 				be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "28P01",
-					Message: `password authentication failed for user "github.com/switchboard-sip/switchboard"`})
+					Message: `password authentication failed for user "switchboard"`})
 				be.Flush()
 			}
 			conn.Close()
