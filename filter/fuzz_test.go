@@ -108,7 +108,7 @@ func FuzzSQL(f *testing.F) {
 			return
 		}
 		for _, d := range []Dialect{SQLite, Postgres} {
-			sql, args := x.SQL(d)
+			sql, args := x.SQL(d, "p-sid")
 			if n := strings.Count(sql, "?"); n != len(args) {
 				t.Fatalf("%s: %d placeholders but %d arguments in %s", x, n, len(args), sql)
 			}
@@ -136,7 +136,7 @@ func FuzzSQL(f *testing.F) {
 					}
 				}
 			}
-			if otherSQL, _ := otherValues(x).SQL(d); otherSQL != sql {
+			if otherSQL, _ := otherValues(x).SQL(d, "p-sid"); otherSQL != sql {
 				t.Fatalf("%s: the SQL text depends on the values:\n%s\n%s", x, sql, otherSQL)
 			}
 		}

@@ -11,16 +11,18 @@ const (
 )
 
 // SQL compiles the filter to a boolean condition over the endpoints table
-// aliased "e" (schema: sqlstore/migrations), with "?" placeholders and their
-// arguments in order. Every value, JSON path and key is an argument; the
+// aliased "e" (schema: sqlstore/migrations) of the partner partnerSID, with
+// "?" placeholders and their arguments in order. Every subquery that is not
+// correlated with e is scoped to the partner (issue 11), so that its cost is
+// bounded by the partner's own rows. Every value, JSON path and key is an argument; the
 // text holds only names from the allow-list, so no client text reaches it.
 // Arguments are int64 for integers, bool (PostgreSQL) or int64 0/1 (SQLite)
 // for booleans, string otherwise.
-func (x *Expr) SQL(d Dialect) (cond string, args []any) {
+func (x *Expr) SQL(d Dialect, partnerSID string) (cond string, args []any) {
 	if len(x.Conds) == 0 {
 		return "1 = 1", nil
 	}
-	b := &builder{d: d}
+	b := &builder{d: d, partner: partnerSID}
 	parts := make([]string, len(x.Conds))
 	for i, c := range x.Conds {
 		parts[i] = b.cond(c)
@@ -31,8 +33,9 @@ func (x *Expr) SQL(d Dialect) (cond string, args []any) {
 // builder collects the arguments in the order their "?" appear; every
 // method writes its own placeholders before it returns, left to right.
 type builder struct {
-	d    Dialect
-	args []any
+	d       Dialect
+	partner string
+	args    []any
 }
 
 func (b *builder) arg(v any) string {
@@ -72,8 +75,8 @@ func (b *builder) cond(c Cond) string {
 	case Address:
 		if f.Key == "ip" {
 			// Uncorrelated, so that the planner can start from the index
-			// on (ip, endpoint_id).
-			return "e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE " + b.scalar("a.ip", c) + ")"
+			// on (partner_sid, ip, endpoint_id).
+			return "e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE a.partner_sid = " + b.arg(b.partner) + " AND " + b.scalar("a.ip", c) + ")"
 		}
 		// Correlated: the primary key (endpoint_id, position) bounds the
 		// work by the endpoints the outer query looks at.
@@ -136,9 +139,10 @@ func (b *builder) attribute(c Cond) string {
 		return "NOT EXISTS (SELECT 1 " + rows + key + " AND " + b.scalar("a.value", positive) + ")"
 	}
 	c.Field.Nullable = false
-	key := b.arg(c.Field.Key)
-	// Uncorrelated, so that the index on (key, value, endpoint_id) can serve it.
-	return "e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE a.key = " + key + " AND " + b.scalar("a.value", c) + ")"
+	partner, key := b.arg(b.partner), b.arg(c.Field.Key)
+	// Uncorrelated, so that the index on (partner_sid, key, value,
+	// endpoint_id) can serve it.
+	return "e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE a.partner_sid = " + partner + " AND a.key = " + key + " AND " + b.scalar("a.value", c) + ")"
 }
 
 // scalar compiles a condition on one SQL expression, written once (it may

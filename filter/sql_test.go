@@ -36,9 +36,9 @@ func TestSQLShape(t *testing.T) {
 			`lower(e.name) GLOB ?`, `e.name ILIKE ? ESCAPE ''`,
 			[]any{"a[[]*"}, []any{"A[%"}},
 		{`addresses.ip eq "2001:DB8::1"`,
-			`e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE a.ip = ?)`,
-			`e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE a.ip = ?)`,
-			[]any{"2001:db8::1"}, []any{"2001:db8::1"}},
+			`e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE a.partner_sid = ? AND a.ip = ?)`,
+			`e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE a.partner_sid = ? AND a.ip = ?)`,
+			[]any{"p-sid", "2001:db8::1"}, []any{"p-sid", "2001:db8::1"}},
 		{`addresses.srtp eq true`,
 			`EXISTS (SELECT 1 FROM endpoint_addresses a WHERE a.endpoint_id = e.id AND a.srtp = ?)`,
 			`EXISTS (SELECT 1 FROM endpoint_addresses a WHERE a.endpoint_id = e.id AND a.srtp = ?)`,
@@ -48,9 +48,9 @@ func TestSQLShape(t *testing.T) {
 			`EXISTS (SELECT 1 FROM endpoint_addresses a WHERE a.endpoint_id = e.id AND COALESCE(a.location_sid <> ?, TRUE))`,
 			[]any{"x"}, []any{"x"}},
 		{`attributes.region in (eu, us)`,
-			`e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE a.key = ? AND a.value IN (?, ?))`,
-			`e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE a.key = ? AND a.value IN (?, ?))`,
-			[]any{"region", "eu", "us"}, []any{"region", "eu", "us"}},
+			`e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE a.partner_sid = ? AND a.key = ? AND a.value IN (?, ?))`,
+			`e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE a.partner_sid = ? AND a.key = ? AND a.value IN (?, ?))`,
+			[]any{"p-sid", "region", "eu", "us"}, []any{"p-sid", "region", "eu", "us"}},
 		{`attributes.region ne eu`,
 			`NOT EXISTS (SELECT 1 FROM endpoint_attributes a WHERE a.endpoint_id = e.id AND a.key = ? AND a.value = ?)`,
 			`NOT EXISTS (SELECT 1 FROM endpoint_attributes a WHERE a.endpoint_id = e.id AND a.key = ? AND a.value = ?)`,
@@ -89,7 +89,7 @@ func TestSQLShape(t *testing.T) {
 			sql  string
 			args []any
 		}{{SQLite, tt.sqlite, tt.sqliteArgs}, {Postgres, tt.postgres, tt.postgresArgs}} {
-			sql, args := x.SQL(c.d)
+			sql, args := x.SQL(c.d, "p-sid")
 			if sql != c.sql || !reflect.DeepEqual(args, c.args) {
 				t.Errorf("%s (dialect %d):\n got %s %#v\nwant %s %#v", tt.filter, c.d, sql, args, c.sql, c.args)
 			}
@@ -103,7 +103,7 @@ func TestSQLBindsEveryValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []Dialect{SQLite, Postgres} {
-		sql, args := x.SQL(d)
+		sql, args := x.SQL(d, "p-sid")
 		for _, v := range []string{"DROP", "eu", "5060", "PLUS", "region", "login"} {
 			if strings.Contains(sql, v) {
 				t.Errorf("%q is in the SQL: %s", v, sql)

@@ -184,3 +184,127 @@ func BenchmarkListDeep(b *testing.B) {
 		})
 	})
 }
+
+// Issue 11: a list's cost is bounded by the caller's own rows. The caller
+// has underOthersOwn endpoints and other partners underOthersOthers, all
+// alike (addresses, attributes and transformations on every one), so a
+// subquery that is not scoped to the caller pays for the others' rows.
+const (
+	underOthersOwn    = 1_000
+	underOthersOthers = 10_000
+	underOthersPeers  = 10 // the others' partners
+)
+
+var (
+	underOthersMu    sync.Mutex
+	underOthersCache = map[string]*benchData{}
+)
+
+func seededUnderOthers(b *testing.B, backend string) *benchData {
+	underOthersMu.Lock()
+	defer underOthersMu.Unlock()
+	if d := underOthersCache[backend]; d != nil {
+		return d
+	}
+	var db *DB
+	var err error
+	switch backend {
+	case "sqlite":
+		dir, _ := os.MkdirTemp("", "switchboard-bench-")
+		db, err = Open(ctx, "sqlite:"+filepath.Join(dir, "bench.db"), Options{})
+	case "postgres":
+		db, err = openBenchPostgres(os.Getenv("SWITCHBOARD_TEST_POSTGRES"))
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	partners := make([]string, 1+underOthersPeers)
+	for i := range partners {
+		partners[i] = sb.NewSID()
+		if err := db.CreatePartner(ctx, sb.Partner{PartnerSID: partners[i], Name: "bench", Scopes: sb.Scopes{sb.ScopeManage}}, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	d := &benchData{db: db, partner: partners[0]}
+	regions := []string{"eu", "us", "apac", "latam", "mea"}
+	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for i := range underOthersOwn + underOthersOthers {
+			partner := partners[0]
+			if i >= underOthersOwn {
+				partner = partners[1+i%underOthersPeers]
+			}
+			e := &sb.Endpoint{
+				EndpointSID: sb.NewSID(), PartnerSID: partner, Type: sb.TypeThirdParty,
+				Name: fmt.Sprintf("endpoint-%06d", i), Capacity: int64(i % 100), AuthRequired: true,
+				Attributes: map[string]string{"region": regions[i%len(regions)], "tier": fmt.Sprintf("t%03d", i%1000)},
+				Properties: sb.Properties{},
+				Addresses: []sb.Address{
+					{Direction: "any", DstPort: 5060, IP: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), Port: 5060, Transport: "udp"},
+					{Direction: "inbound", DstPort: 5060, IP: fmt.Sprintf("172.16.%d.%d", i>>8&255, i&255), Port: 5080, Transport: "tcp"},
+				},
+				Transformations: []sb.Transformation{{Action: "strip_plus", Direction: "any", Operands: []string{}}},
+			}
+			if err := db.insertEndpoint(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, ok := db.dialect.(postgresDialect); ok {
+		db.write.Exec(`VACUUM ANALYZE`)
+	} else {
+		db.write.Exec(`ANALYZE`)
+	}
+	underOthersCache[backend] = d
+	return d
+}
+
+// BenchmarkListUnderOthers reads the first page (limit=100, with the exact
+// total) of the caller's 1,000 endpoints with the filter shapes whose
+// subqueries could reach the others' 10,000 (issue 11: each ≤ 50 ms on
+// SQLite).
+func BenchmarkListUnderOthers(b *testing.B) {
+	cases := []struct{ name, filter string }{
+		{"baseline_no_filter", ""},
+		{"addresses_ip_eq", `addresses.ip eq 10.0.1.44`},
+		{"addresses_ip_ne", `addresses.ip ne 10.0.1.44`},
+		{"addresses_ip_notin", `addresses.ip notin (10.0.1.44, 10.0.1.45, 172.16.0.9)`},
+		{"addresses_ip_like", `addresses.ip like "10.0.%"`},
+		{"addresses_port_ge", `addresses.port ge 5070`},
+		{"attributes_range", `attributes.tier ge t100 and attributes.tier lt t900`},
+		{"attributes_like", `attributes.tier like "t1%"`},
+		{"attributes_ne", `attributes.region ne eu`},
+		{"attributes_in", `attributes.region in (eu, us)`},
+		{"transformations_eq", `transformations.action eq strip_plus`},
+		{"three_tables_and", `addresses.ip ne 10.0.1.44 and attributes.region ge apac and transformations.action eq strip_plus`},
+	}
+	backends := []string{"sqlite"}
+	if os.Getenv("SWITCHBOARD_TEST_POSTGRES") != "" {
+		backends = append(backends, "postgres")
+	}
+	for _, backend := range backends {
+		b.Run(backend, func(b *testing.B) {
+			d := seededUnderOthers(b, backend)
+			for _, c := range cases {
+				q := sb.ListQuery{Limit: 100}
+				if c.filter != "" {
+					x, err := filter.Parse(c.filter)
+					if err != nil {
+						b.Fatal(err)
+					}
+					q.Filter = x
+				}
+				b.Run(c.name, func(b *testing.B) {
+					for b.Loop() {
+						if _, err := sb.ListPage(ctx, d.db, d.partner, q); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/filter"
 )
 
 // orderExpressions maps each orderable field of the domain's table to the
@@ -79,14 +80,8 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 			return sb.BadRequest("order", "cannot order by "+k.Field)
 		}
 	}
-	where := []string{"e.partner_sid = ?"}
-	args := []any{partnerSID}
-	if q.Filter != nil {
-		cond, fargs := q.Filter.SQL(db.dialect.filterDialect())
-		where = append(where, "("+cond+")")
-		args = append(args, fargs...)
-	}
-	countQuery := `SELECT count(*) FROM endpoints e WHERE ` + strings.Join(where, " AND ")
+	where, args := db.listWhere(partnerSID, q.Filter)
+	countQuery := countQuery(where)
 
 	// The page is read in list order, one row at a time, so its figures
 	// (count and has_more precede the items in the answer) are known first:
@@ -111,8 +106,7 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	if q.Shuffle {
 		order = db.dialect.random()
 	}
-	pageQuery := `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + strings.Join(pageWhere, " AND ") +
-		` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	pageQuery := pageQuery(pageWhere, order)
 	if backwards {
 		beyondQuery = `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` +
 			strings.Join(append(slices.Clip(pageWhere), keysetCondition(keys, false)), " AND ") +
@@ -169,6 +163,30 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 		defer rows.Close()
 	}
 	return write(info, endpointRows(rows, info.Count))
+}
+
+// listWhere is the WHERE of a list: the partner's endpoints that f (nil:
+// none) selects, every subquery scoped to the partner too.
+func (db *DB) listWhere(partnerSID string, f *filter.Expr) ([]string, []any) {
+	where := []string{"e.partner_sid = ?"}
+	args := []any{partnerSID}
+	if f != nil {
+		cond, fargs := f.SQL(db.dialect.filterDialect(), partnerSID)
+		where = append(where, "("+cond+")")
+		args = append(args, fargs...)
+	}
+	return where, args
+}
+
+func countQuery(where []string) string {
+	return `SELECT count(*) FROM endpoints e WHERE ` + strings.Join(where, " AND ")
+}
+
+// pageQuery reads a page's endpoints; its last arguments are the limit and
+// the offset.
+func pageQuery(where []string, order string) string {
+	return `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 }
 
 // endpointRows yields the page's endpoints as they are scanned. A page

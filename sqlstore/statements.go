@@ -17,8 +17,8 @@ import (
 // the endpoints table itself are written from its column list (columns.go).
 const (
 	selectTokenCaller   = `SELECT t.partner_sid, p.name, t.scopes FROM tokens t JOIN partners p ON p.partner_sid = t.partner_sid WHERE t.token_hash = ? AND t.revoked_at IS NULL AND p.disabled_at IS NULL`
-	insertAddressRow    = `INSERT INTO endpoint_addresses (endpoint_id, position, direction, dst_port, ip, location_sid, port, priority, sip_username, srtp, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertAttributeRow  = `INSERT INTO endpoint_attributes (endpoint_id, key, value) VALUES (?, ?, ?)`
+	insertAddressRow    = `INSERT INTO endpoint_addresses (endpoint_id, partner_sid, position, direction, dst_port, ip, location_sid, port, priority, sip_username, srtp, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertAttributeRow  = `INSERT INTO endpoint_attributes (endpoint_id, partner_sid, key, value) VALUES (?, ?, ?, ?)`
 	insertClaimRow      = `INSERT INTO ip_claims (ip, port, endpoint_id) VALUES (?, ?, ?)`
 	deleteAddressRows   = `DELETE FROM endpoint_addresses WHERE endpoint_id = ?`
 	deleteAttributeRows = `DELETE FROM endpoint_attributes WHERE endpoint_id = ?`
