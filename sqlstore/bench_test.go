@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	sb "github.com/switchboard-sip/switchboard"
-	"github.com/switchboard-sip/switchboard/filter"
 )
 
 var ctx = context.Background()
@@ -138,7 +137,7 @@ func BenchmarkList(b *testing.B) {
 			}
 			q := sb.ListQuery{Limit: 100}
 			if text != "" {
-				x, err := filter.Parse(text)
+				x, err := sb.ParseFilter(text)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -291,7 +290,7 @@ func BenchmarkListUnderOthers(b *testing.B) {
 			for _, c := range cases {
 				q := sb.ListQuery{Limit: 100}
 				if c.filter != "" {
-					x, err := filter.Parse(c.filter)
+					x, err := sb.ParseFilter(c.filter)
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -440,7 +440,7 @@ func differential(t *testing.T, db *sqlstore.DB) {
 	for range filters {
 		properHere := false
 		text := g.filter()
-		x, err := filter.Parse(text)
+		x, err := sb.ParseFilter(text)
 		if err != nil {
 			t.Fatalf("seed %d: a generated filter does not parse: %s: %v", seed, text, err)
 		}

@@ -177,7 +177,7 @@ func (db *DB) listWhere(partnerSID string, f *filter.Expr) ([]string, []any) {
 	where := []string{"e.partner_sid = ?"}
 	args := []any{partnerSID}
 	if f != nil {
-		cond, fargs := f.SQL(db.dialect.filterDialect(), partnerSID)
+		cond, fargs := filterSQL(f, db.dialect.filterFlavour(), partnerSID)
 		where = append(where, "("+cond+")")
 		args = append(args, fargs...)
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	sb "github.com/switchboard-sip/switchboard"
-	"github.com/switchboard-sip/switchboard/filter"
 	"github.com/switchboard-sip/switchboard/sqlstore"
 	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
@@ -88,7 +87,7 @@ func TestListStatementCacheIsBounded(t *testing.T) {
 		mustStore(t, db, a, thirdParty("trunk", "10.1.0.1", 5060, true))
 		list := func(text string) int {
 			t.Helper()
-			x, err := filter.Parse(text)
+			x, err := sb.ParseFilter(text)
 			if err != nil {
 				t.Fatal(err)
 			}

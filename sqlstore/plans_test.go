@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	sb "github.com/switchboard-sip/switchboard"
-	"github.com/switchboard-sip/switchboard/filter"
 	"github.com/switchboard-sip/switchboard/sqlstore"
 	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
@@ -77,7 +76,7 @@ func TestFilterPlansStayOnTheCallersRows(t *testing.T) {
 	}
 	check := func(t *testing.T) {
 		for _, shape := range filterPlanShapes {
-			x, err := filter.Parse(shape.filter)
+			x, err := sb.ParseFilter(shape.filter)
 			if err != nil {
 				t.Fatalf("%s: %v", shape.filter, err)
 			}

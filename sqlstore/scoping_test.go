@@ -8,7 +8,6 @@ import (
 	"time"
 
 	sb "github.com/switchboard-sip/switchboard"
-	"github.com/switchboard-sip/switchboard/filter"
 	"github.com/switchboard-sip/switchboard/sqlstore"
 	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
@@ -60,7 +59,7 @@ func TestSearchRowsAreScopedToTheirPartner(t *testing.T) {
 			t.Fatal("the database took an attribute row of a's endpoint under b's partner_sid")
 		}
 		for _, text := range []string{`addresses.ip eq 10.7.7.7`, `addresses.ip ne 10.9.9.9 and type eq third_party`, `attributes.region ge a`, `attributes.region like "%"`} {
-			x, err := filter.Parse(text)
+			x, err := sb.ParseFilter(text)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +128,7 @@ func TestMigrationScopesSearchRows(t *testing.T) {
 			}
 			for _, p := range partners {
 				for _, text := range []string{`addresses.ip eq 10.1.1.1`, `attributes.region eq eu`} {
-					x, _ := filter.Parse(text)
+					x, _ := sb.ParseFilter(text)
 					page, err := sb.ListPage(ctx, db, p, sb.ListQuery{Limit: 10, Filter: x})
 					if err != nil || page.Total != 1 {
 						t.Errorf("%s after the migration: total %d, %v; want the partner's one endpoint", text, page.Total, err)
