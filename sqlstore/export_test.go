@@ -25,10 +25,17 @@ const MaxListStatements = maxListStatements
 
 // ListStatements counts the list statements kept prepared.
 func ListStatements(db *DB) int {
+	if db.lists == nil {
+		return 0
+	}
 	db.lists.mu.Lock()
 	defer db.lists.mu.Unlock()
 	return len(db.lists.m)
 }
+
+// CachesListStatements reports whether the store keeps list statements
+// prepared itself (SQLite; on PostgreSQL pgx does).
+func CachesListStatements(db *DB) bool { return db.lists != nil }
 
 // PrepareListStatement puts q in the list statement cache, reporting
 // whether it is cached.

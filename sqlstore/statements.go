@@ -53,8 +53,15 @@ func (s statements) close() {
 	}
 }
 
-// prepare readies the hot queries on both pools.
+// prepare readies the hot queries on both pools. On PostgreSQL it leaves
+// them to pgx, whose connections prepare each query text on first use and
+// keep it in a bounded cache of their own (QueryExecModeCacheStatement, 512
+// statements, least recently used first out); a second cache here would
+// only keep each statement twice.
 func (db *DB) prepare(ctx context.Context) error {
+	if _, ok := db.dialect.(postgresDialect); ok {
+		return nil
+	}
 	var err error
 	db.lists = &statementCache{pool: db.read, rebind: db.q}
 	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint)
@@ -134,7 +141,8 @@ func (db *DB) boundedRow(ctx context.Context, pool *sql.DB, prepared statements,
 // cannot churn the cache).
 const maxListStatements = 256
 
-// statementCache prepares queries of the read pool on first use. Callers
+// statementCache prepares queries of SQLite's read pool on first use (nil
+// on PostgreSQL, where pgx does; get then answers nil). Callers
 // must hold no connection of the pool while they call get: preparing may
 // need one.
 type statementCache struct {
@@ -148,6 +156,9 @@ type statementCache struct {
 // cannot be (the cache is full, or preparing failed: the query then runs
 // unprepared and reports its own error).
 func (c *statementCache) get(ctx context.Context, query string) *sql.Stmt {
+	if c == nil { // PostgreSQL: pgx caches
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st, ok := c.m[query]; ok {
