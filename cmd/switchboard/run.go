@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // parses its configuration and hands it to runServe.
 func newRootCommand(getenv func(string) string, stdout, stderr io.Writer, runServe func(context.Context, serveConfig) error) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "github.com/switchboard-sip/switchboard",
+		Use:   "switchboard",
 		Short: "A server for the CarrierX Core API v2 Endpoints resource, and its administration",
 		Long: "Switchboard serves the CarrierX Core API v2 Endpoints resource on SQLite or PostgreSQL.\n" +
 			"Administration commands work on the same database, also while a server runs on it.",
@@ -177,6 +177,24 @@ func openExisting(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 		return nil, fmt.Errorf("%w (administration commands never create a database: run 'switchboard migrate --db DSN' or start 'switchboard serve' first)", err)
 	}
 	return db, err
+}
+
+// newAdminCommand is an administration command without arguments, with
+// --db (addDBFlag).
+func newAdminCommand(use, short, long string) (*cobra.Command, *string) {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Args: cobra.NoArgs}
+	return cmd, addDBFlag(cmd)
+}
+
+// onDatabase runs the work of an administration command on its database,
+// which must exist already (openExisting), and closes it afterwards.
+func onDatabase(cmd *cobra.Command, dsn string, work func(ctx context.Context, db *sqlstore.DB) error) error {
+	db, err := openExisting(cmd.Context(), dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return work(cmd.Context(), db)
 }
 
 func printJSON(w io.Writer, v any) error {
