@@ -39,25 +39,14 @@ func seeded(b *testing.B, backend string) *benchData {
 	if d := benchCache[backend]; d != nil {
 		return d
 	}
-	var db *DB
-	var err error
-	switch backend {
-	case "sqlite":
-		dir, _ := os.MkdirTemp("", "switchboard-bench-")
-		db, err = Open(ctx, "sqlite:"+filepath.Join(dir, "bench.db"), Options{})
-	case "postgres":
-		db, err = openBenchPostgres(os.Getenv("SWITCHBOARD_TEST_POSTGRES"))
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	db := openBench(b, backend)
 	d := &benchData{db: db, partner: sb.NewSID()}
 	if err := db.CreatePartner(ctx, sb.Partner{PartnerSID: d.partner, Name: "bench", Scopes: sb.Scopes{sb.ScopeManage}}, ""); err != nil {
 		b.Fatal(err)
 	}
 	types := []sb.EndpointType{sb.TypeThirdParty, sb.TypeConference, sb.TypeFlexML, sb.TypeMediator, sb.TypeVoicemail, sb.TypeConferenceV2}
 	regions := []string{"eu", "us", "apac", "latam", "mea"}
-	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for i := range benchSize {
 			e := &sb.Endpoint{
 				EndpointSID: sb.NewSID(), PartnerSID: d.partner, Type: types[i%len(types)],
@@ -77,15 +66,36 @@ func seeded(b *testing.B, backend string) *benchData {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Plan with statistics (and, on PostgreSQL, a visibility map), as
-	// autovacuum would give a production database after a while.
+	analyze(db)
+	benchCache[backend] = d
+	return d
+}
+
+// openBench opens a new database of the backend for a benchmark.
+func openBench(b *testing.B, backend string) *DB {
+	var db *DB
+	var err error
+	switch backend {
+	case "sqlite":
+		dir, _ := os.MkdirTemp("", "switchboard-bench-")
+		db, err = Open(ctx, "sqlite:"+filepath.Join(dir, "bench.db"), Options{})
+	case "postgres":
+		db, err = openBenchPostgres(os.Getenv("SWITCHBOARD_TEST_POSTGRES"))
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
+// analyze gives the planner statistics (and, on PostgreSQL, a visibility
+// map), as autovacuum would give a production database after a while.
+func analyze(db *DB) {
 	if _, ok := db.dialect.(postgresDialect); ok {
 		db.write.Exec(`VACUUM ANALYZE`)
 	} else {
 		db.write.Exec(`ANALYZE`)
 	}
-	benchCache[backend] = d
-	return d
 }
 
 func openBenchPostgres(dsn string) (*DB, error) {
@@ -205,18 +215,7 @@ func seededUnderOthers(b *testing.B, backend string) *benchData {
 	if d := underOthersCache[backend]; d != nil {
 		return d
 	}
-	var db *DB
-	var err error
-	switch backend {
-	case "sqlite":
-		dir, _ := os.MkdirTemp("", "switchboard-bench-")
-		db, err = Open(ctx, "sqlite:"+filepath.Join(dir, "bench.db"), Options{})
-	case "postgres":
-		db, err = openBenchPostgres(os.Getenv("SWITCHBOARD_TEST_POSTGRES"))
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	db := openBench(b, backend)
 	partners := make([]string, 1+underOthersPeers)
 	for i := range partners {
 		partners[i] = sb.NewSID()
@@ -226,7 +225,7 @@ func seededUnderOthers(b *testing.B, backend string) *benchData {
 	}
 	d := &benchData{db: db, partner: partners[0]}
 	regions := []string{"eu", "us", "apac", "latam", "mea"}
-	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for i := range underOthersOwn + underOthersOthers {
 			partner := partners[0]
 			if i >= underOthersOwn {
@@ -252,11 +251,7 @@ func seededUnderOthers(b *testing.B, backend string) *benchData {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, ok := db.dialect.(postgresDialect); ok {
-		db.write.Exec(`VACUUM ANALYZE`)
-	} else {
-		db.write.Exec(`ANALYZE`)
-	}
+	analyze(db)
 	underOthersCache[backend] = d
 	return d
 }
