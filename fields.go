@@ -239,12 +239,24 @@ func SIPHost(s string) (string, error) {
 
 var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
+// asciiLower lowers the ASCII letters of s, and nothing else.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 // CanonicalHost validates an address's ip and returns its canonical form,
 // so that every spelling of one address is one string (the duplicate-IP
 // rule and filters compare strings): an IPv4 address in dotted decimal,
 // also when written as IPv4-mapped IPv6 (::ffff:192.0.2.44,
 // ::FFFF:C000:022C); other IPv6 addresses as RFC 5952 writes them
-// (compressed, lower case); host names in lower case without a trailing dot.
+// (compressed, lower case); host names (ASCII letters, digits and hyphens)
+// in lower case without a trailing dot.
 func CanonicalHost(s string) (string, bool) {
 	if addr, err := netip.ParseAddr(s); err == nil {
 		if addr.Zone() != "" {
@@ -252,7 +264,10 @@ func CanonicalHost(s string) (string, bool) {
 		}
 		return addr.Unmap().String(), true
 	}
-	h := strings.TrimSuffix(strings.ToLower(s), ".")
+	// ASCII letters only: host names are ASCII labels (IDN as punycode,
+	// docs/decisions.md), and Unicode lowering would turn the Kelvin sign
+	// into "k", accepting a spelling no resolver reads as that name.
+	h := strings.TrimSuffix(asciiLower(s), ".")
 	if h == "" || len(h) > 253 {
 		return "", false
 	}

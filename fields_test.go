@@ -32,7 +32,11 @@ func TestCanonicalHostSpellings(t *testing.T) {
 			t.Errorf("CanonicalHost(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
 		}
 	}
-	for _, bad := range []string{"192.000.2.44", "::ffff:192.000.2.44", "::ffff:c000:22c%eth0", "::gfff:1"} {
+	// Host names are ASCII labels (IDN as punycode): letters that Unicode
+	// lowers to ASCII (the Kelvin sign, the dotless I's capital) are no
+	// spelling of an ASCII name.
+	for _, bad := range []string{"192.000.2.44", "::ffff:192.000.2.44", "::ffff:c000:22c%eth0", "::gfff:1",
+		"\u212aexample.com", "\u0130nternal.example", "bücher.example"} {
 		if got, ok := CanonicalHost(bad); ok {
 			t.Errorf("CanonicalHost(%q) = %q, want refused", bad, got)
 		}

@@ -30,9 +30,15 @@ type EndpointField struct {
 	Secret bool
 	// ReadOnly: the server sets it; a body may hold it only with the value
 	// it has (or, on create, will have).
-	ReadOnly   bool
-	Orderable  bool
+	ReadOnly  bool
+	Orderable bool
+	// Filterable: list filters may name it (§7); a list's element fields
+	// and an object's keys are then filterable too (Parts says which and
+	// how).
 	Filterable bool
+	// Parts are the fields inside a list's elements, or the keys of an
+	// object that have rules of their own (a secret).
+	Parts []FieldPart
 	// Related: not stored; written with with_related=true (partner).
 	Related bool
 	// Scope, when set, is needed to send the field at all; PUT never
@@ -54,6 +60,21 @@ type EndpointField struct {
 	// same reports whether the field is equal in a and b (fields that are
 	// not ReadOnly), for §11.3.
 	same func(a, b *Endpoint) bool
+}
+
+// FieldPart is a field inside a nested field: an element field of a list
+// (addresses.ip), or a key of an object (properties.password).
+type FieldPart struct {
+	Name string
+	// Kind is FieldText, FieldInteger or FieldBoolean, or FieldList for a
+	// list of text (transformations.operands).
+	Kind     FieldKind
+	Nullable bool
+	Secret   bool
+	// Canonical writes a value the way it is stored, so that a filter's
+	// value compares with the stored one (the host canonicaliser of
+	// validation for addresses.ip).
+	Canonical func(string) string
 }
 
 // input is what reading one body needs besides the value.
@@ -83,13 +104,19 @@ func settableProps(r TypeRules) bool { return r.Properties != nil }
 // names.
 var fieldTable = []EndpointField{
 	{
-		Name: "addresses", Kind: FieldList, changeableOn: sipTrunks,
+		Name: "addresses", Kind: FieldList, Filterable: true, changeableOn: sipTrunks,
+		Parts: []FieldPart{
+			{Name: "direction", Kind: FieldText}, {Name: "dst_port", Kind: FieldInteger},
+			{Name: "ip", Kind: FieldText, Canonical: canonicalOrAsWritten}, {Name: "location_sid", Kind: FieldText, Nullable: true},
+			{Name: "port", Kind: FieldInteger}, {Name: "priority", Kind: FieldInteger}, {Name: "sip_password", Kind: FieldText, Nullable: true, Secret: true},
+			{Name: "sip_username", Kind: FieldText, Nullable: true}, {Name: "srtp", Kind: FieldBoolean}, {Name: "transport", Kind: FieldText},
+		},
 		Ptr:  func(e *Endpoint) any { return &e.Addresses },
 		read: func(p *problems, in *input, v any) { applyAddresses(p, in.next, v, in.mode) },
 		same: func(a, b *Endpoint) bool { return slices.EqualFunc(a.Addresses, b.Addresses, Address.Equal) },
 	},
 	{
-		Name: "attributes", Kind: FieldObject, changeableOn: sipTrunks,
+		Name: "attributes", Kind: FieldObject, Filterable: true, changeableOn: sipTrunks,
 		Ptr:  func(e *Endpoint) any { return &e.Attributes },
 		read: func(p *problems, in *input, v any) { applyAttributes(p, in.next, v, in.mode) },
 		same: func(a, b *Endpoint) bool { return maps.Equal(a.Attributes, b.Attributes) },
@@ -177,15 +204,17 @@ var fieldTable = []EndpointField{
 		holds: func(in *input, v any) bool { return v == any(in.cur.PartnerSID) },
 	},
 	{
-		Name: "properties", Kind: FieldObject, changeableOn: settableProps,
-		Ptr:  func(e *Endpoint) any { return &e.Properties },
-		read: func(p *problems, in *input, v any) { applyProperties(p, in.next, v, in.mode) },
-		same: func(a, b *Endpoint) bool { return a.Properties.Equal(b.Properties) },
+		Name: "properties", Kind: FieldObject, Filterable: true, changeableOn: settableProps,
+		Parts: []FieldPart{{Name: "password", Kind: FieldText, Nullable: true, Secret: true}},
+		Ptr:   func(e *Endpoint) any { return &e.Properties },
+		read:  func(p *problems, in *input, v any) { applyProperties(p, in.next, v, in.mode) },
+		same:  func(a, b *Endpoint) bool { return a.Properties.Equal(b.Properties) },
 	},
 	{
-		Name: "transformations", Kind: FieldList, changeableOn: sipTrunks,
-		Ptr:  func(e *Endpoint) any { return &e.Transformations },
-		read: func(p *problems, in *input, v any) { applyTransformations(p, in.next, v, in.mode) },
+		Name: "transformations", Kind: FieldList, Filterable: true, changeableOn: sipTrunks,
+		Parts: []FieldPart{{Name: "action", Kind: FieldText}, {Name: "direction", Kind: FieldText}, {Name: "operands", Kind: FieldList}},
+		Ptr:   func(e *Endpoint) any { return &e.Transformations },
+		read:  func(p *problems, in *input, v any) { applyTransformations(p, in.next, v, in.mode) },
 		same: func(a, b *Endpoint) bool {
 			return slices.EqualFunc(a.Transformations, b.Transformations, Transformation.Equal)
 		},

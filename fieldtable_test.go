@@ -76,30 +76,89 @@ func kindOfGoType(t reflect.Type) FieldKind {
 	return 0
 }
 
-// The filter's allow-list of top-level fields is the table's: the same
-// fields, kinds and nullability, and secrets refused as secrets.
+// The filter's schema is the table's: the same scalar fields, kinds and
+// nullability, the lists' element fields and the objects' keys, and
+// secrets refused as secrets.
 func TestFilterAllowListMatchesFieldTable(t *testing.T) {
 	kinds := map[FieldKind]filter.Kind{FieldText: filter.String, FieldInteger: filter.Integer, FieldBoolean: filter.Boolean}
-	for _, f := range fieldTable {
-		var got *filter.Field
+	accepts := func(name string) (*filter.Field, []string) {
 		var errs []string
 		for _, value := range []string{"1", "true"} { // every kind takes one of them
-			x, err := filter.Parse(f.Name + " eq " + value)
+			x, err := ParseFilter(name + " eq " + value)
 			if err == nil {
-				got = &x.Conds[0].Field
-				break
+				return &x.Conds[0].Field, nil
 			}
 			errs = append(errs, err.Error())
 		}
+		return nil, errs
+	}
+	for _, f := range fieldTable {
+		got, errs := accepts(f.Name)
+		nested := f.Kind == FieldList || f.Kind == FieldObject
 		switch {
-		case f.Filterable && got == nil:
+		case f.Filterable && !nested && got == nil:
 			t.Errorf("%s is filterable but the filter refuses it: %v", f.Name, errs)
-		case !f.Filterable && got != nil:
-			t.Errorf("%s is not filterable but the filter accepts it", f.Name)
+		case (!f.Filterable || nested) && got != nil:
+			t.Errorf("%s is accepted as a scalar by the filter", f.Name)
 		case f.Secret && !strings.Contains(errs[0], "(secret)"):
 			t.Errorf("%s is a secret; the filter says %q", f.Name, errs[0])
 		case got != nil && (got.Group != filter.TopLevel || got.Kind != kinds[f.Kind] || got.Nullable != f.Nullable):
 			t.Errorf("%s: the filter has group %d kind %v nullable %v", f.Name, got.Group, got.Kind, got.Nullable)
+		}
+		for _, p := range f.Parts {
+			name := f.Name + "." + p.Name
+			got, errs := accepts(name)
+			switch {
+			case p.Secret && (got != nil || !strings.Contains(errs[0], "(secret)")):
+				t.Errorf("%s is a secret; the filter says %v %v", name, got, errs)
+			case !p.Secret && (got == nil || got.Nullable != p.Nullable):
+				t.Errorf("%s: the filter has %+v, %v", name, got, errs)
+			}
+		}
+		if f.Kind == FieldObject && f.Filterable {
+			if got, errs := accepts(f.Name + ".any_key"); got == nil || got.Group != filter.KeyedValue {
+				t.Errorf("%s.<key>: %+v, %v", f.Name, got, errs)
+			}
+		}
+	}
+}
+
+// A filter's host values are canonical as validation writes them: one
+// canonicaliser (CanonicalHost) serves both.
+func TestFilterCanonicalHosts(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`addresses.ip eq "2001:DB8:0:0:0:0:0:1"`, `addresses.ip eq "2001:db8::1"`},
+		{`addresses.ip in (PBX.Example.com., 10.0.0.1)`, `addresses.ip in ("pbx.example.com", "10.0.0.1")`},
+		// An IPv4 address written IPv4-mapped is the IPv4 address, in any spelling.
+		{`addresses.ip eq "::ffff:192.0.2.44"`, `addresses.ip eq "192.0.2.44"`},
+		{`addresses.ip eq "::FFFF:C000:022C"`, `addresses.ip eq "192.0.2.44"`},
+		{`addresses.ip ne "0:0:0:0:0:ffff:c000:22c"`, `addresses.ip ne "192.0.2.44"`},
+		{`addresses.ip in (::ffff:c000:22c, "::ffff:10.0.0.1")`, `addresses.ip in ("192.0.2.44", "10.0.0.1")`},
+		{`addresses.ip notin ("::ffff:0a00:0001")`, `addresses.ip notin ("10.0.0.1")`},
+		{`addresses.ip eq "::c000:22c"`, `addresses.ip eq "::c000:22c"`}, // IPv4-compatible is another address
+		{`addresses.ip ne "A.."`, `addresses.ip ne "A.."`},               // no address: kept as written
+		{`addresses.ip eq "::0."`, `addresses.ip eq "::0."`},
+		{`addresses.ip eq "999.1.1.1"`, `addresses.ip eq "999.1.1.1"`},
+		{`addresses.ip eq "FE80::1%ETH0"`, `addresses.ip eq "FE80::1%ETH0"`},
+		// Host names are ASCII: the Kelvin sign is no "k", as on create.
+		{"addresses.ip eq \"\u212aexample.com\"", "addresses.ip eq \"\u212aexample.com\""},
+		{`addresses.ip eq "KEXAMPLE.com"`, `addresses.ip eq "kexample.com"`},
+	}
+	for _, tt := range tests {
+		x, err := ParseFilter(tt.in)
+		if err != nil {
+			t.Errorf("ParseFilter(%q): %v", tt.in, err)
+			continue
+		}
+		if got := x.String(); got != tt.want {
+			t.Errorf("ParseFilter(%q)\n got %s\nwant %s", tt.in, got, tt.want)
+		}
+		for _, c := range x.Conds {
+			for _, v := range c.Values {
+				if h, ok := CanonicalHost(v.Str); ok && h != v.Str {
+					t.Errorf("%s: %q is not in the form validation stores (%q)", tt.in, v.Str, h)
+				}
+			}
 		}
 	}
 }

@@ -51,6 +51,9 @@ var (
 	ErrPartnerExists = errors.New("a partner with that login already exists")
 	// ErrNoPartner: no partner has that SID.
 	ErrNoPartner = errors.New("no such partner")
+	// ErrStatementTimeout: a read took longer than the store allows
+	// (serve --statement-timeout); it was interrupted and changed nothing.
+	ErrStatementTimeout = errors.New("the database took longer than the statement timeout")
 )
 
 // CreateEndpoint stores e, generating a new login while the one it has is

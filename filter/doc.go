@@ -6,10 +6,12 @@
 //	op     := eq | ne | gt | ge | lt | le | like | ilike
 //	value  := number | true | false | null | word | "double quoted" | 'single quoted'
 //
-// Parse turns the text into a checked tree (syntax, allow-list of fields,
-// types, limits); SQL compiles the tree to a condition whose values are all
-// bound parameters; Match evaluates it on an endpoint's JSON form and is the
-// reference meaning that the SQL must agree with.
+// Parse turns the text into a checked tree (syntax, the fields of the
+// Schema its caller gives, types, limits); Match evaluates it on an
+// endpoint's JSON form and is the reference meaning. The package knows no
+// storage: switchboard derives the Schema from its field table
+// (ParseFilter), and sqlstore compiles a checked tree to SQL and is tested
+// against Match.
 //
 // Where the spec is silent, the package decides:
 //
@@ -26,17 +28,15 @@
 //     "5". Integers are decimal with an optional sign and fit in 64 bits.
 //     The bare word null is null; the quoted "null" is text.
 //   - null goes with eq and ne only (not in in/notin lists), and only on the
-//     nullable fields: cps_limit, voip_token, out_sip_username,
-//     addresses.location_sid, addresses.sip_username, attributes.<key> and
-//     properties.<key>.
+//     nullable fields (for endpoints: cps_limit, voip_token,
+//     out_sip_username, addresses.location_sid, addresses.sip_username, and
+//     the keys of attributes and properties).
 //   - Booleans take eq, ne, in and notin only; like and ilike take text
 //     fields only.
 //   - ilike folds ASCII letters only (É and é differ), on both databases.
-//   - Values for addresses.ip with eq, ne, in and notin are written in the
-//     canonical form addresses are stored in (§2): IPv4 addresses dotted (also
-//     when written IPv4-mapped, ::ffff:192.0.2.44), other IP addresses as
-//     net/netip writes them (RFC 5952), host names in lower case without a
-//     trailing dot.
+//   - Values of eq, ne, in and notin on a field with a Canonical function
+//     are written as it writes them: for addresses.ip, switchboard's
+//     CanonicalHost, the one validation stores addresses with (§2).
 //   - Ordering a string field compares bytes; a value of the wrong JSON type
 //     in Match never satisfies a condition.
 //   - Past the limits (4096 characters, 50 conditions, 100 values in one

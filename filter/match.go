@@ -27,26 +27,22 @@ func (c Cond) match(e map[string]any) bool {
 	switch f.Group {
 	case TopLevel:
 		return c.holds(e[f.Key])
-	case Attribute:
-		m, _ := e["attributes"].(map[string]any)
+	case KeyedValue:
+		m, _ := e[f.List].(map[string]any)
 		return c.holds(m[f.Key]) // absent is nil: null
-	case Property:
-		m, _ := e["properties"].(map[string]any)
-		return c.holds(m[f.Key])
-	case Address, Transformation:
-		list, _ := e[map[Group]string{Address: "addresses", Transformation: "transformations"}[f.Group]].([]any)
-		for _, item := range list {
-			if m, ok := item.(map[string]any); ok && c.holds(m[f.Key]) {
-				return true
-			}
-		}
-	case TransformOperand:
-		list, _ := e["transformations"].([]any)
+	case Element, ElementItem:
+		list, _ := e[f.List].([]any)
 		for _, item := range list {
 			m, _ := item.(map[string]any)
-			operands, _ := m["operands"].([]any)
-			for _, o := range operands {
-				if c.holds(o) {
+			if f.Group == Element {
+				if m != nil && c.holds(m[f.Key]) {
+					return true
+				}
+				continue
+			}
+			values, _ := m[f.Key].([]any)
+			for _, v := range values {
+				if c.holds(v) {
 					return true
 				}
 			}

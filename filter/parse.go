@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"net/netip"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -56,19 +55,19 @@ type Expr struct {
 	Conds []Cond
 }
 
-// Parse reads a filter and checks it against the allow-list of fields, their
+// Parse reads a filter and checks it against the schema's fields, their
 // types and the limits. Its errors are *Error values that say what and where.
-func Parse(text string) (*Expr, error) { return parse(text, MaxLength) }
+func Parse(text string, s *Schema) (*Expr, error) { return parse(text, s, MaxLength) }
 
 // parse is Parse with a length limit of maxLength characters.
-func parse(text string, maxLength int) (*Expr, error) {
+func parse(text string, s *Schema, maxLength int) (*Expr, error) {
 	if !utf8.ValidString(text) {
 		return nil, errorf(invalidUTF8At(text), "the filter is not valid UTF-8")
 	}
 	if utf8.RuneCountInString(text) > maxLength {
 		return nil, &Error{Msg: "the filter is too long (at most " + strconv.Itoa(maxLength) + " characters)"}
 	}
-	p := &parser{lex: lexer{text: text}}
+	p := &parser{lex: lexer{text: text}, schema: s}
 	if err := p.advance(); err != nil {
 		return nil, err
 	}
@@ -118,8 +117,9 @@ func invalidUTF8At(s string) int {
 
 // parser reads tokens with one token of lookahead (tok).
 type parser struct {
-	lex lexer
-	tok token
+	lex    lexer
+	tok    token
+	schema *Schema
 }
 
 func (p *parser) advance() error {
@@ -137,7 +137,7 @@ func (p *parser) cond(afterAnd string) (Cond, error) {
 		}
 		return Cond{}, errorf(ft.pos, "expected a field name, got %s", ft.describe())
 	}
-	field, err := resolveField(ft.text, ft.pos)
+	field, err := p.schema.resolve(ft.text, ft.pos)
 	if err != nil {
 		return Cond{}, err
 	}
@@ -251,8 +251,8 @@ func checkValue(f Field, op Op, t token) (Value, error) {
 		return Value{}, errorf(t.pos, "%q needs true or false, got %s", f.Name, quote(t.text))
 	}
 	s := t.text
-	if f.Group == Address && f.Key == "ip" && (op == Eq || op == Ne || op == In || op == NotIn) {
-		s = canonicalHost(s)
+	if f.canonical != nil && (op == Eq || op == Ne || op == In || op == NotIn) {
+		s = f.canonical(s)
 	}
 	return Value{Str: s}, nil
 }
@@ -263,34 +263,6 @@ func isInteger(s string) bool {
 		s = s[1:]
 	}
 	return s != "" && strings.Trim(s, "0123456789") == ""
-}
-
-// canonicalHost writes an address as it is stored (§2, switchboard's
-// CanonicalHost): an IPv4 address dotted, also when written IPv4-mapped
-// (::ffff:192.0.2.44), other IP addresses as net/netip writes them (RFC
-// 5952), a host name in lower case without its trailing dot. Text that is neither is kept as written: no
-// stored address equals it. Idempotent, so that String reparses the same.
-func canonicalHost(s string) string {
-	if a, err := netip.ParseAddr(s); err == nil {
-		if a.Zone() != "" {
-			return s
-		}
-		return a.Unmap().String()
-	}
-	h := strings.TrimSuffix(asciiLower(s), ".")
-	if h == "" || len(h) > 253 {
-		return s
-	}
-	labels := strings.Split(h, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
-			return s
-		}
-	}
-	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
-		return s // a mistyped IPv4 address (999.1.1.1), never a host name
-	}
-	return h
 }
 
 // String writes the filter in a canonical form that parses to the same tree:

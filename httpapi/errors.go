@@ -53,6 +53,8 @@ var (
 		"the request line and headers are larger than " + strconv.Itoa(MaxHeaderBytes>>10) + " KiB"}
 	errTooManyInFlight = &apiError{http.StatusTooManyRequests, "too many requests",
 		"this credential has as many requests in flight as it may; retry after the time in Retry-After"}
+	errStatementTimeout = &apiError{http.StatusServiceUnavailable, "service unavailable",
+		"the query took longer than the server allows; narrow the filter or retry later"}
 )
 
 // kindStatus maps each domain error kind to its status and CarrierX message.
@@ -97,6 +99,10 @@ func cut(s string, n int) string {
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var body errorBody
 	status := http.StatusInternalServerError
+	if errors.Is(err, sb.ErrStatementTimeout) {
+		log.LogAttrs(r.Context(), slog.LevelWarn, "statement timeout", slog.String("method", methodLabel(r.Method)), slog.String("route", r.Pattern))
+		err = errStatementTimeout
+	}
 	var domainErr *sb.Error
 	var httpErr *apiError
 	switch {

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	sb "github.com/switchboard-sip/switchboard"
-	"github.com/switchboard-sip/switchboard/filter"
 )
 
 // List limits (§6).
@@ -213,7 +212,7 @@ func parseListQuery(args url.Values) (sb.ListQuery, error) {
 		return q, sb.BadRequest("order", "order=shuffle cannot be combined with after or before")
 	}
 	if v := args.Get("filter"); v != "" {
-		f, err := filter.Parse(v)
+		f, err := sb.ParseFilter(v)
 		if err != nil {
 			return q, sb.BadRequest("filter", err.Error())
 		}

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	sb "github.com/switchboard-sip/switchboard"
-	"github.com/switchboard-sip/switchboard/filter"
 )
 
 var ctx = context.Background()
@@ -40,25 +39,14 @@ func seeded(b *testing.B, backend string) *benchData {
 	if d := benchCache[backend]; d != nil {
 		return d
 	}
-	var db *DB
-	var err error
-	switch backend {
-	case "sqlite":
-		dir, _ := os.MkdirTemp("", "switchboard-bench-")
-		db, err = Open(ctx, "sqlite:"+filepath.Join(dir, "bench.db"), Options{})
-	case "postgres":
-		db, err = openBenchPostgres(os.Getenv("SWITCHBOARD_TEST_POSTGRES"))
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	db := openBench(b, backend)
 	d := &benchData{db: db, partner: sb.NewSID()}
 	if err := db.CreatePartner(ctx, sb.Partner{PartnerSID: d.partner, Name: "bench", Scopes: sb.Scopes{sb.ScopeManage}}, ""); err != nil {
 		b.Fatal(err)
 	}
 	types := []sb.EndpointType{sb.TypeThirdParty, sb.TypeConference, sb.TypeFlexML, sb.TypeMediator, sb.TypeVoicemail, sb.TypeConferenceV2}
 	regions := []string{"eu", "us", "apac", "latam", "mea"}
-	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for i := range benchSize {
 			e := &sb.Endpoint{
 				EndpointSID: sb.NewSID(), PartnerSID: d.partner, Type: types[i%len(types)],
@@ -78,15 +66,36 @@ func seeded(b *testing.B, backend string) *benchData {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Plan with statistics (and, on PostgreSQL, a visibility map), as
-	// autovacuum would give a production database after a while.
+	analyze(db)
+	benchCache[backend] = d
+	return d
+}
+
+// openBench opens a new database of the backend for a benchmark.
+func openBench(b *testing.B, backend string) *DB {
+	var db *DB
+	var err error
+	switch backend {
+	case "sqlite":
+		dir, _ := os.MkdirTemp("", "switchboard-bench-")
+		db, err = Open(ctx, "sqlite:"+filepath.Join(dir, "bench.db"), Options{})
+	case "postgres":
+		db, err = openBenchPostgres(os.Getenv("SWITCHBOARD_TEST_POSTGRES"))
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
+// analyze gives the planner statistics (and, on PostgreSQL, a visibility
+// map), as autovacuum would give a production database after a while.
+func analyze(db *DB) {
 	if _, ok := db.dialect.(postgresDialect); ok {
 		db.write.Exec(`VACUUM ANALYZE`)
 	} else {
 		db.write.Exec(`ANALYZE`)
 	}
-	benchCache[backend] = d
-	return d
 }
 
 func openBenchPostgres(dsn string) (*DB, error) {
@@ -138,7 +147,7 @@ func BenchmarkList(b *testing.B) {
 			}
 			q := sb.ListQuery{Limit: 100}
 			if text != "" {
-				x, err := filter.Parse(text)
+				x, err := sb.ParseFilter(text)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -183,4 +192,113 @@ func BenchmarkListDeep(b *testing.B) {
 			}
 		})
 	})
+}
+
+// Issue 11: a list's cost is bounded by the caller's own rows. The caller
+// has underOthersOwn endpoints and other partners underOthersOthers, all
+// alike (addresses, attributes and transformations on every one), so a
+// subquery that is not scoped to the caller pays for the others' rows.
+const (
+	underOthersOwn    = 1_000
+	underOthersOthers = 10_000
+	underOthersPeers  = 10 // the others' partners
+)
+
+var (
+	underOthersMu    sync.Mutex
+	underOthersCache = map[string]*benchData{}
+)
+
+func seededUnderOthers(b *testing.B, backend string) *benchData {
+	underOthersMu.Lock()
+	defer underOthersMu.Unlock()
+	if d := underOthersCache[backend]; d != nil {
+		return d
+	}
+	db := openBench(b, backend)
+	partners := make([]string, 1+underOthersPeers)
+	for i := range partners {
+		partners[i] = sb.NewSID()
+		if err := db.CreatePartner(ctx, sb.Partner{PartnerSID: partners[i], Name: "bench", Scopes: sb.Scopes{sb.ScopeManage}}, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	d := &benchData{db: db, partner: partners[0]}
+	regions := []string{"eu", "us", "apac", "latam", "mea"}
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for i := range underOthersOwn + underOthersOthers {
+			partner := partners[0]
+			if i >= underOthersOwn {
+				partner = partners[1+i%underOthersPeers]
+			}
+			e := &sb.Endpoint{
+				EndpointSID: sb.NewSID(), PartnerSID: partner, Type: sb.TypeThirdParty,
+				Name: fmt.Sprintf("endpoint-%06d", i), Capacity: int64(i % 100), AuthRequired: true,
+				Attributes: map[string]string{"region": regions[i%len(regions)], "tier": fmt.Sprintf("t%03d", i%1000)},
+				Properties: sb.Properties{},
+				Addresses: []sb.Address{
+					{Direction: "any", DstPort: 5060, IP: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), Port: 5060, Transport: "udp"},
+					{Direction: "inbound", DstPort: 5060, IP: fmt.Sprintf("172.16.%d.%d", i>>8&255, i&255), Port: 5080, Transport: "tcp"},
+				},
+				Transformations: []sb.Transformation{{Action: "strip_plus", Direction: "any", Operands: []string{}}},
+			}
+			if err := db.insertEndpoint(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	analyze(db)
+	underOthersCache[backend] = d
+	return d
+}
+
+// BenchmarkListUnderOthers reads the first page (limit=100, with the exact
+// total) of the caller's 1,000 endpoints with the filter shapes whose
+// subqueries could reach the others' 10,000 (issue 11: each ≤ 50 ms on
+// SQLite).
+func BenchmarkListUnderOthers(b *testing.B) {
+	cases := []struct{ name, filter string }{
+		{"baseline_no_filter", ""},
+		{"addresses_ip_eq", `addresses.ip eq 10.0.1.44`},
+		{"addresses_ip_ne", `addresses.ip ne 10.0.1.44`},
+		{"addresses_ip_notin", `addresses.ip notin (10.0.1.44, 10.0.1.45, 172.16.0.9)`},
+		{"addresses_ip_like", `addresses.ip like "10.0.%"`},
+		{"addresses_port_ge", `addresses.port ge 5070`},
+		{"attributes_range", `attributes.tier ge t100 and attributes.tier lt t900`},
+		{"attributes_like", `attributes.tier like "t1%"`},
+		{"attributes_ne", `attributes.region ne eu`},
+		{"attributes_in", `attributes.region in (eu, us)`},
+		{"transformations_eq", `transformations.action eq strip_plus`},
+		{"three_tables_and", `addresses.ip ne 10.0.1.44 and attributes.region ge apac and transformations.action eq strip_plus`},
+	}
+	backends := []string{"sqlite"}
+	if os.Getenv("SWITCHBOARD_TEST_POSTGRES") != "" {
+		backends = append(backends, "postgres")
+	}
+	for _, backend := range backends {
+		b.Run(backend, func(b *testing.B) {
+			d := seededUnderOthers(b, backend)
+			for _, c := range cases {
+				q := sb.ListQuery{Limit: 100}
+				if c.filter != "" {
+					x, err := sb.ParseFilter(c.filter)
+					if err != nil {
+						b.Fatal(err)
+					}
+					q.Filter = x
+				}
+				b.Run(c.name, func(b *testing.B) {
+					for b.Loop() {
+						if _, err := sb.ListPage(ctx, d.db, d.partner, q); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		})
+	}
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	sb "github.com/switchboard-sip/switchboard"
-	"github.com/switchboard-sip/switchboard/filter"
 	"github.com/switchboard-sip/switchboard/sqlstore"
 	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
@@ -182,7 +181,7 @@ func TestMigrationCanonicalisesIPv4Mapped(t *testing.T) {
 				t.Errorf("addresses documents: %v, want %v", docs, want)
 			}
 			// Filters and the rule now see the one address.
-			f, err := filter.Parse(`addresses.ip eq "::ffff:c000:22c"`)
+			f, err := sb.ParseFilter(`addresses.ip eq "::ffff:c000:22c"`)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,13 +39,20 @@ type DB struct {
 	// pool as read.
 	write *sql.DB
 	read  *sql.DB
+	// auth runs the authentication look-ups (TokenCaller, PartnerByLogin)
+	// on AuthConns connections of their own, so that they never wait
+	// behind list queries holding every connection of read. In memory it
+	// is the one connection of read and write.
+	auth *sql.DB
+	// statementTimeout is the deadline of every read (deadline.go).
+	statementTimeout time.Duration
 	// committer batches SQLite's write transactions (group commit); nil
 	// on PostgreSQL, where every transaction commits on its own connection.
 	committer *committer
 	// reads and writes are the hot queries prepared on each pool
 	// (statements.go).
-	reads, writes statements
-	lists         *statementCache
+	reads, writes, authReads statements
+	lists                    *statementCache
 	// memoryKeeper holds an in-memory database open (memory.go); nil for
 	// a file or a server.
 	memoryKeeper *sql.DB
@@ -64,7 +71,18 @@ type Options struct {
 	// SQLite file, or no Switchboard schema) with ErrNoDatabase instead of
 	// creating it; an existing schema is still brought up to date.
 	MustExist bool
+	// StatementTimeout is the deadline of every read statement: a get, an
+	// authentication look-up, and a list until its answer begins (0:
+	// DefaultStatementTimeout). Past it the read is interrupted, its
+	// connection freed, and sb.ErrStatementTimeout returned.
+	StatementTimeout time.Duration
 }
+
+// DefaultStatementTimeout is the deadline of a read when Options names none.
+const DefaultStatementTimeout = 5 * time.Second
+
+// AuthConns is the size of the authentication look-ups' own pool.
+const AuthConns = 4
 
 // Open connects to the database a DSN names (operations.md: sqlite:PATH,
 // postgres://..., postgresql://...; or memory, also spelled sqlite::memory:,
@@ -74,10 +92,14 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	if opt.MaxConns <= 0 {
 		opt.MaxConns = 16
 	}
+	if opt.StatementTimeout <= 0 {
+		opt.StatementTimeout = DefaultStatementTimeout
+	}
 	db, err := open(dsn, opt)
 	if err != nil {
 		return nil, err
 	}
+	db.statementTimeout = opt.StatementTimeout
 	if err := db.start(ctx, opt); err != nil {
 		db.Close()
 		if db.file != nil {
@@ -169,7 +191,15 @@ func open(dsn string, opt Options) (*DB, error) {
 		}
 		read.SetMaxOpenConns(opt.MaxConns)
 		read.SetMaxIdleConns(opt.MaxConns)
-		db := &DB{dialect: sqliteDialect{}, write: write, read: read, file: file}
+		auth, err := sql.Open("sqlite", base)
+		if err != nil {
+			write.Close()
+			read.Close()
+			return nil, err
+		}
+		auth.SetMaxOpenConns(AuthConns)
+		auth.SetMaxIdleConns(AuthConns)
+		db := &DB{dialect: sqliteDialect{}, write: write, read: read, auth: auth, file: file}
 		if !opt.NoGroupCommit {
 			db.committer = newCommitter(write)
 		}
@@ -182,7 +212,15 @@ func open(dsn string, opt Options) (*DB, error) {
 		pool.SetMaxOpenConns(opt.MaxConns)
 		pool.SetMaxIdleConns(opt.MaxConns)
 		pool.SetConnMaxIdleTime(5 * time.Minute)
-		return &DB{dialect: postgresDialect{}, write: pool, read: pool}, nil
+		auth, err := sql.Open("pgx", dsn)
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		auth.SetMaxOpenConns(AuthConns)
+		auth.SetMaxIdleConns(AuthConns)
+		auth.SetConnMaxIdleTime(5 * time.Minute)
+		return &DB{dialect: postgresDialect{}, write: pool, read: pool, auth: auth}, nil
 	}
 	return nil, fmt.Errorf("unsupported database address %q (want sqlite:PATH, memory or postgres://...)", redactDSN(dsn))
 }
@@ -258,12 +296,16 @@ func (db *DB) Close() error {
 	}
 	db.reads.close()
 	db.writes.close()
+	db.authReads.close()
 	if db.lists != nil {
 		db.lists.close()
 	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
+	}
+	if db.auth != db.read {
+		err = errors.Join(err, db.auth.Close())
 	}
 	if db.memoryKeeper != nil {
 		err = errors.Join(err, db.memoryKeeper.Close())
@@ -343,8 +385,12 @@ func (db *DB) q(query string) string { return db.dialect.rebind(query) }
 
 // Pools returns the connection pools by role, for pool metrics.
 func (db *DB) Pools() map[string]*sql.DB {
+	pools := map[string]*sql.DB{"write": db.write, "read": db.read}
 	if db.read == db.write {
-		return map[string]*sql.DB{"pool": db.write}
+		pools = map[string]*sql.DB{"pool": db.write}
 	}
-	return map[string]*sql.DB{"write": db.write, "read": db.read}
+	if db.auth != db.read {
+		pools["auth"] = db.auth
+	}
+	return pools
 }

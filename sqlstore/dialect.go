@@ -12,15 +12,13 @@ import (
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
-
-	"github.com/switchboard-sip/switchboard/filter"
 )
 
 // dialect is what differs between the SQL databases.
 type dialect interface {
 	name() string
 	gooseDialect() goose.Dialect
-	filterDialect() filter.Dialect
+	filterFlavour() flavour
 	rebind(query string) string
 	// uniqueViolation reports whether err is a unique-constraint failure and
 	// on which table.
@@ -37,12 +35,12 @@ type dialect interface {
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) name() string                  { return "sqlite" }
-func (sqliteDialect) gooseDialect() goose.Dialect   { return goose.DialectSQLite3 }
-func (sqliteDialect) filterDialect() filter.Dialect { return filter.SQLite }
-func (sqliteDialect) rebind(q string) string        { return q }
-func (sqliteDialect) forUpdate() string             { return "" } // the write transaction is already exclusive
-func (sqliteDialect) random() string                { return "random()" }
+func (sqliteDialect) name() string                { return "sqlite" }
+func (sqliteDialect) gooseDialect() goose.Dialect { return goose.DialectSQLite3 }
+func (sqliteDialect) filterFlavour() flavour      { return SQLite }
+func (sqliteDialect) rebind(q string) string      { return q }
+func (sqliteDialect) forUpdate() string           { return "" } // the write transaction is already exclusive
+func (sqliteDialect) random() string              { return "random()" }
 
 func (sqliteDialect) retryable(err error) bool {
 	var e *sqlite.Error
@@ -70,11 +68,11 @@ func (sqliteDialect) uniqueViolation(err error) (string, bool) {
 
 type postgresDialect struct{}
 
-func (postgresDialect) name() string                  { return "postgres" }
-func (postgresDialect) gooseDialect() goose.Dialect   { return goose.DialectPostgres }
-func (postgresDialect) filterDialect() filter.Dialect { return filter.Postgres }
-func (postgresDialect) forUpdate() string             { return " FOR UPDATE" }
-func (postgresDialect) random() string                { return "random()" }
+func (postgresDialect) name() string                { return "postgres" }
+func (postgresDialect) gooseDialect() goose.Dialect { return goose.DialectPostgres }
+func (postgresDialect) filterFlavour() flavour      { return Postgres }
+func (postgresDialect) forUpdate() string           { return " FOR UPDATE" }
+func (postgresDialect) random() string              { return "random()" }
 
 // retryable: serialization failure and deadlock (the database rolled the
 // transaction back; running it again is safe).

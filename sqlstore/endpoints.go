@@ -30,7 +30,8 @@ func (db *DB) insertEndpoint(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) er
 }
 
 // writeSearchRows writes the rows that repeat an endpoint's nested data for
-// filters, and its claims under the duplicate-IP rule.
+// filters, and its claims under the duplicate-IP rule. The search rows carry
+// the endpoint's partner_sid, which every filter subquery is scoped by.
 func (db *DB) writeSearchRows(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
 	if err := db.writeAddresses(ctx, tx, e); err != nil {
 		return err
@@ -44,7 +45,7 @@ func (db *DB) writeSearchRows(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) e
 func (db *DB) writeAddresses(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
 	for i, a := range e.Addresses {
 		if _, err := db.exec(ctx, tx, insertAddressRow,
-			e.ID, i, a.Direction, a.DstPort, a.IP, toNull(a.LocationSID), a.Port, a.Priority, toNull(a.SIPUsername), a.SRTP, a.Transport); err != nil {
+			e.ID, e.PartnerSID, i, a.Direction, a.DstPort, a.IP, toNull(a.LocationSID), a.Port, a.Priority, toNull(a.SIPUsername), a.SRTP, a.Transport); err != nil {
 			return err
 		}
 	}
@@ -53,7 +54,7 @@ func (db *DB) writeAddresses(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) er
 
 func (db *DB) writeAttributes(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
 	for k, v := range e.Attributes {
-		if _, err := db.exec(ctx, tx, insertAttributeRow, e.ID, k, v); err != nil {
+		if _, err := db.exec(ctx, tx, insertAttributeRow, e.ID, e.PartnerSID, k, v); err != nil {
 			return err
 		}
 	}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"io/fs"
+	"slices"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/switchboard-sip/switchboard/filter"
 )
 
 // Hooks into the store's internals for the tests of package sqlstore_test
@@ -22,10 +25,17 @@ const MaxListStatements = maxListStatements
 
 // ListStatements counts the list statements kept prepared.
 func ListStatements(db *DB) int {
+	if db.lists == nil {
+		return 0
+	}
 	db.lists.mu.Lock()
 	defer db.lists.mu.Unlock()
 	return len(db.lists.m)
 }
+
+// CachesListStatements reports whether the store keeps list statements
+// prepared itself (SQLite; on PostgreSQL pgx does).
+func CachesListStatements(db *DB) bool { return db.lists != nil }
 
 // PrepareListStatement puts q in the list statement cache, reporting
 // whether it is cached.
@@ -52,4 +62,12 @@ func OpenMigratedTo(ctx context.Context, dsn string, version int64) (*DB, error)
 		return nil, err
 	}
 	return db, nil
+}
+
+// ListQueries are the count and first-page queries of a list in creation
+// order, written for the dialect, with their arguments, for EXPLAIN.
+func ListQueries(db *DB, partnerSID string, f *filter.Expr, limit int) (count, page string, countArgs, pageArgs []any) {
+	where, args := db.listWhere(partnerSID, f)
+	order := orderBy(sortKeys(nil), false)
+	return db.q(countQuery(where)), db.q(pageQuery(where, order)), args, append(slices.Clone(args), limit, 0)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/filter"
 )
 
 // orderExpressions maps each orderable field of the domain's table to the
@@ -52,12 +53,15 @@ func sortKeys(order []sb.OrderKey) []sortKey {
 }
 
 func (db *DB) ListEndpoints(ctx context.Context, partnerSID string, q sb.ListQuery, write func(sb.PageInfo, iter.Seq2[*sb.Endpoint, error]) error) error {
+	// The statements have a deadline until the answer begins (deadline.go).
+	bounded, deadline := db.startList(ctx)
+	defer deadline.end()
 	// A read whose connection was lost is repeated, but only until the
 	// answer began: a page half written cannot be taken back.
 	began := false
 	var final error
-	err := db.readRetrying(ctx, func() error {
-		err := db.listEndpoints(ctx, partnerSID, q, func(info sb.PageInfo, items iter.Seq2[*sb.Endpoint, error]) error {
+	err := db.readRetrying(bounded, func() error {
+		err := db.listEndpoints(bounded, partnerSID, q, deadline.begin, func(info sb.PageInfo, items iter.Seq2[*sb.Endpoint, error]) error {
 			began = true
 			return write(info, items)
 		})
@@ -68,25 +72,22 @@ func (db *DB) ListEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 		return err
 	})
 	if began {
-		return final
+		err = final
+	}
+	if err != nil && deadline.timedOut(ctx) {
+		return sb.ErrStatementTimeout
 	}
 	return err
 }
 
-func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQuery, write func(sb.PageInfo, iter.Seq2[*sb.Endpoint, error]) error) error {
+func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQuery, begin func() bool, write func(sb.PageInfo, iter.Seq2[*sb.Endpoint, error]) error) error {
 	for _, k := range q.Order {
 		if _, ok := orderExpressions[k.Field]; !ok {
 			return sb.BadRequest("order", "cannot order by "+k.Field)
 		}
 	}
-	where := []string{"e.partner_sid = ?"}
-	args := []any{partnerSID}
-	if q.Filter != nil {
-		cond, fargs := q.Filter.SQL(db.dialect.filterDialect())
-		where = append(where, "("+cond+")")
-		args = append(args, fargs...)
-	}
-	countQuery := `SELECT count(*) FROM endpoints e WHERE ` + strings.Join(where, " AND ")
+	where, args := db.listWhere(partnerSID, q.Filter)
+	countQuery := countQuery(where)
 
 	// The page is read in list order, one row at a time, so its figures
 	// (count and has_more precede the items in the answer) are known first:
@@ -111,8 +112,7 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	if q.Shuffle {
 		order = db.dialect.random()
 	}
-	pageQuery := `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + strings.Join(pageWhere, " AND ") +
-		` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	pageQuery := pageQuery(pageWhere, order)
 	if backwards {
 		beyondQuery = `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` +
 			strings.Join(append(slices.Clip(pageWhere), keysetCondition(keys, false)), " AND ") +
@@ -168,13 +168,39 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 		}
 		defer rows.Close()
 	}
-	return write(info, endpointRows(rows, info.Count))
+	return write(info, endpointRows(rows, info.Count, begin))
+}
+
+// listWhere is the WHERE of a list: the partner's endpoints that f (nil:
+// none) selects, every subquery scoped to the partner too.
+func (db *DB) listWhere(partnerSID string, f *filter.Expr) ([]string, []any) {
+	where := []string{"e.partner_sid = ?"}
+	args := []any{partnerSID}
+	if f != nil {
+		cond, fargs := filterSQL(f, db.dialect.filterFlavour(), partnerSID)
+		where = append(where, "("+cond+")")
+		args = append(args, fargs...)
+	}
+	return where, args
+}
+
+func countQuery(where []string) string {
+	return `SELECT count(*) FROM endpoints e WHERE ` + strings.Join(where, " AND ")
+}
+
+// pageQuery reads a page's endpoints; its last arguments are the limit and
+// the offset.
+func pageQuery(where []string, order string) string {
+	return `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 }
 
 // endpointRows yields the page's endpoints as they are scanned. A page
 // shorter than its count (which the one snapshot rules out) is an error,
-// never a short answer.
-func endpointRows(rows *sql.Rows, count int) iter.Seq2[*sb.Endpoint, error] {
+// never a short answer. begin is called before the first item (or, for an
+// empty page, before the end) and reports whether the list is still within
+// its deadline.
+func endpointRows(rows *sql.Rows, count int, begin func() bool) iter.Seq2[*sb.Endpoint, error] {
 	return func(yield func(*sb.Endpoint, error) bool) {
 		n := 0
 		if rows != nil {
@@ -182,6 +208,10 @@ func endpointRows(rows *sql.Rows, count int) iter.Seq2[*sb.Endpoint, error] {
 				e, err := scanEndpoint(rows)
 				if err != nil {
 					yield(nil, err)
+					return
+				}
+				if n == 0 && !begin() {
+					yield(nil, sb.ErrStatementTimeout)
 					return
 				}
 				n++
@@ -193,6 +223,10 @@ func endpointRows(rows *sql.Rows, count int) iter.Seq2[*sb.Endpoint, error] {
 				yield(nil, err)
 				return
 			}
+		}
+		if n == 0 && !begin() {
+			yield(nil, sb.ErrStatementTimeout)
+			return
 		}
 		if n != count {
 			yield(nil, fmt.Errorf("list page: %d of its %d items read", n, count))

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	sb "github.com/switchboard-sip/switchboard"
-	"github.com/switchboard-sip/switchboard/filter"
 	"github.com/switchboard-sip/switchboard/sqlstore"
 	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
@@ -88,7 +87,7 @@ func TestListStatementCacheIsBounded(t *testing.T) {
 		mustStore(t, db, a, thirdParty("trunk", "10.1.0.1", 5060, true))
 		list := func(text string) int {
 			t.Helper()
-			x, err := filter.Parse(text)
+			x, err := sb.ParseFilter(text)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,6 +99,14 @@ func TestListStatementCacheIsBounded(t *testing.T) {
 		}
 		if list(`name eq trunk`) != 1 {
 			t.Fatal("the first list shape found nothing")
+		}
+		if !sqlstore.CachesListStatements(db) {
+			// PostgreSQL: pgx's connections cache the statements (bounded
+			// by pgx); the store keeps none of its own.
+			if n := sqlstore.ListStatements(db); n != 0 {
+				t.Fatalf("the store keeps %d list statements beside pgx's cache", n)
+			}
+			return
 		}
 		for i := 0; sqlstore.ListStatements(db) < sqlstore.MaxListStatements; i++ {
 			if !sqlstore.PrepareListStatement(db, fmt.Sprintf("SELECT %d", i)) {

@@ -44,7 +44,7 @@ func openMemory(opt Options) (*DB, error) {
 	pool.SetMaxOpenConns(1)
 	pool.SetMaxIdleConns(1)
 	pool.SetConnMaxIdleTime(0)
-	db := &DB{dialect: sqliteDialect{}, write: pool, read: pool, memoryKeeper: keeper}
+	db := &DB{dialect: sqliteDialect{}, write: pool, read: pool, auth: pool, memoryKeeper: keeper}
 	if !opt.NoGroupCommit {
 		db.committer = newCommitter(pool)
 	}

@@ -46,7 +46,7 @@ func (db *DB) PartnerByLogin(ctx context.Context, login string) (sb.Partner, str
 	var hash sql.NullString
 	var p sb.Partner
 	err := db.readRetrying(ctx, func() (err error) {
-		p, err = scanPartner(db.read.QueryRowContext(ctx, db.q(`SELECT `+partnerColumns+`, password_hash FROM partners WHERE login = ? AND disabled_at IS NULL`), login), &hash)
+		p, err = scanPartner(db.authRow(ctx, selectPartnerByLogin, login), &hash)
 		return err
 	})
 	if errors.Is(err, sb.ErrNoPartner) || (err == nil && !hash.Valid) {
@@ -213,7 +213,7 @@ func (db *DB) TokenCaller(ctx context.Context, tokenHash string) (sb.Caller, err
 	var c sb.Caller
 	var scopes string
 	err := db.readRetrying(ctx, func() error {
-		return db.readRow(ctx, selectTokenCaller, tokenHash).Scan(&c.PartnerSID, &c.PartnerName, &scopes)
+		return db.authRow(ctx, selectTokenCaller, tokenHash).Scan(&c.PartnerSID, &c.PartnerName, &scopes)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, sb.ErrNoCredential

@@ -16,17 +16,18 @@ import (
 // a second connection, and SQLite's writer has only one. The statements on
 // the endpoints table itself are written from its column list (columns.go).
 const (
-	selectTokenCaller   = `SELECT t.partner_sid, p.name, t.scopes FROM tokens t JOIN partners p ON p.partner_sid = t.partner_sid WHERE t.token_hash = ? AND t.revoked_at IS NULL AND p.disabled_at IS NULL`
-	insertAddressRow    = `INSERT INTO endpoint_addresses (endpoint_id, position, direction, dst_port, ip, location_sid, port, priority, sip_username, srtp, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertAttributeRow  = `INSERT INTO endpoint_attributes (endpoint_id, key, value) VALUES (?, ?, ?)`
-	insertClaimRow      = `INSERT INTO ip_claims (ip, port, endpoint_id) VALUES (?, ?, ?)`
-	deleteAddressRows   = `DELETE FROM endpoint_addresses WHERE endpoint_id = ?`
-	deleteAttributeRows = `DELETE FROM endpoint_attributes WHERE endpoint_id = ?`
-	deleteClaimRows     = `DELETE FROM ip_claims WHERE endpoint_id = ?`
-	deleteEndpointRow   = `DELETE FROM endpoints WHERE id = ?`
-	beginSavepoint      = `SAVEPOINT write`
-	rollbackSavepoint   = `ROLLBACK TO write`
-	releaseSavepoint    = `RELEASE write`
+	selectTokenCaller    = `SELECT t.partner_sid, p.name, t.scopes FROM tokens t JOIN partners p ON p.partner_sid = t.partner_sid WHERE t.token_hash = ? AND t.revoked_at IS NULL AND p.disabled_at IS NULL`
+	selectPartnerByLogin = `SELECT ` + partnerColumns + `, password_hash FROM partners WHERE login = ? AND disabled_at IS NULL`
+	insertAddressRow     = `INSERT INTO endpoint_addresses (endpoint_id, partner_sid, position, direction, dst_port, ip, location_sid, port, priority, sip_username, srtp, transport) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertAttributeRow   = `INSERT INTO endpoint_attributes (endpoint_id, partner_sid, key, value) VALUES (?, ?, ?, ?)`
+	insertClaimRow       = `INSERT INTO ip_claims (ip, port, endpoint_id) VALUES (?, ?, ?)`
+	deleteAddressRows    = `DELETE FROM endpoint_addresses WHERE endpoint_id = ?`
+	deleteAttributeRows  = `DELETE FROM endpoint_attributes WHERE endpoint_id = ?`
+	deleteClaimRows      = `DELETE FROM ip_claims WHERE endpoint_id = ?`
+	deleteEndpointRow    = `DELETE FROM endpoints WHERE id = ?`
+	beginSavepoint       = `SAVEPOINT write`
+	rollbackSavepoint    = `ROLLBACK TO write`
+	releaseSavepoint     = `RELEASE write`
 )
 
 // statements maps a query's text, as the code writes it, to its prepared
@@ -52,11 +53,22 @@ func (s statements) close() {
 	}
 }
 
-// prepare readies the hot queries on both pools.
+// prepare readies the hot queries on both pools. On PostgreSQL it leaves
+// them to pgx, whose connections prepare each query text on first use and
+// keep it in a bounded cache of their own (QueryExecModeCacheStatement, 512
+// statements, least recently used first out); a second cache here would
+// only keep each statement twice.
 func (db *DB) prepare(ctx context.Context) error {
+	if _, ok := db.dialect.(postgresDialect); ok {
+		return nil
+	}
 	var err error
 	db.lists = &statementCache{pool: db.read, rebind: db.q}
-	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint, selectTokenCaller)
+	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint)
+	if err != nil {
+		return err
+	}
+	db.authReads, err = prepareAll(ctx, db.auth, db.q, selectTokenCaller, selectPartnerByLogin)
 	if err != nil {
 		return err
 	}
@@ -101,12 +113,25 @@ func (db *DB) txQuery(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query strin
 }
 
 // readRow runs a one-row query on the read pool, prepared when it is a hot
-// one.
-func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := db.reads[query]; st != nil {
-		return st.QueryRowContext(ctx, args...)
+// one, within the statement timeout.
+func (db *DB) readRow(ctx context.Context, query string, args ...any) rowScanner {
+	return db.boundedRow(ctx, db.read, db.reads, query, args)
+}
+
+// authRow is readRow for the authentication look-ups, on their own pool.
+func (db *DB) authRow(ctx context.Context, query string, args ...any) rowScanner {
+	return db.boundedRow(ctx, db.auth, db.authReads, query, args)
+}
+
+func (db *DB) boundedRow(ctx context.Context, pool *sql.DB, prepared statements, query string, args []any) rowScanner {
+	bounded, cancel := context.WithTimeout(ctx, db.statementTimeout)
+	var row *sql.Row
+	if st := prepared[query]; st != nil {
+		row = st.QueryRowContext(bounded, args...)
+	} else {
+		row = pool.QueryRowContext(bounded, db.q(query), args...)
 	}
-	return db.read.QueryRowContext(ctx, db.q(query), args...)
+	return &deadlineRow{row: row, parent: ctx, bounded: bounded, cancel: cancel}
 }
 
 // maxListStatements bounds the list statements kept prepared. A list
@@ -116,7 +141,8 @@ func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
 // cannot churn the cache).
 const maxListStatements = 256
 
-// statementCache prepares queries of the read pool on first use. Callers
+// statementCache prepares queries of SQLite's read pool on first use (nil
+// on PostgreSQL, where pgx does; get then answers nil). Callers
 // must hold no connection of the pool while they call get: preparing may
 // need one.
 type statementCache struct {
@@ -130,6 +156,9 @@ type statementCache struct {
 // cannot be (the cache is full, or preparing failed: the query then runs
 // unprepared and reports its own error).
 func (c *statementCache) get(ctx context.Context, query string) *sql.Stmt {
+	if c == nil { // PostgreSQL: pgx caches
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st, ok := c.m[query]; ok {

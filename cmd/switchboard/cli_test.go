@@ -17,6 +17,7 @@ import (
 
 	sb "github.com/switchboard-sip/switchboard"
 	"github.com/switchboard-sip/switchboard/httpapi"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 // parseServe runs `switchboard serve args...` up to the configuration it
@@ -36,7 +37,8 @@ func parseServe(args []string, env map[string]string) (serveConfig, error) {
 // variable, and values that do not parse or make no sense are errors.
 func TestServeConfig(t *testing.T) {
 	defaults := serveConfig{Addr: defaultAddr, DB: defaultDB, ShutdownTimeout: 10 * time.Second,
-		WriteTimeout: defaultWriteTimeout, MaxConns: defaultMaxConns, MaxInFlight: defaultMaxInFlight, MaxRunning: httpapi.DefaultRunning()}
+		WriteTimeout: defaultWriteTimeout, MaxConns: defaultMaxConns, MaxInFlight: defaultMaxInFlight, MaxRunning: httpapi.DefaultRunning(),
+		StatementTimeout: sqlstore.DefaultStatementTimeout}
 	with := func(f func(c *serveConfig)) serveConfig { c := defaults; f(&c); return c }
 	gw := func(ip string, port int64) sb.IPPort { return sb.IPPort{IP: ip, Port: port} }
 	for _, c := range []struct {
@@ -52,11 +54,11 @@ func TestServeConfig(t *testing.T) {
 			"SWITCHBOARD_SYSTEM_GATEWAYS": "192.0.2.1, 192.0.2.2:5070", "SWITCHBOARD_RATE_LIMIT": "2.5", "SWITCHBOARD_RATE_BURST": "7",
 			"SWITCHBOARD_DEBUG_ADDR": "127.0.0.1:6060", "SWITCHBOARD_SHUTDOWN_TIMEOUT": "3s", "SWITCHBOARD_BOOTSTRAP_TOKEN": "tok",
 			"SWITCHBOARD_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7", "SWITCHBOARD_WRITE_TIMEOUT": "5m", "SWITCHBOARD_MAX_CONNS": "50",
-			"SWITCHBOARD_MAX_IN_FLIGHT": "8", "SWITCHBOARD_MAX_RUNNING": "3",
+			"SWITCHBOARD_MAX_IN_FLIGHT": "8", "SWITCHBOARD_MAX_RUNNING": "3", "SWITCHBOARD_STATEMENT_TIMEOUT": "250ms",
 		}, want: serveConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}, Addr: "0.0.0.0:9000", DB: "postgres://u@h/db", PublicURL: "https://api.example.test",
 			SystemGateways: []sb.IPPort{gw("192.0.2.1", 5060), gw("192.0.2.2", 5070)}, RateLimit: 2.5, RateBurst: 7,
 			DebugAddr: "127.0.0.1:6060", ShutdownTimeout: 3 * time.Second, BootstrapToken: "tok",
-			WriteTimeout: 5 * time.Minute, MaxConns: 50, MaxInFlight: 8, MaxRunning: 3}},
+			WriteTimeout: 5 * time.Minute, MaxConns: 50, MaxInFlight: 8, MaxRunning: 3, StatementTimeout: 250 * time.Millisecond}},
 		{name: "in-flight cap off", args: []string{"--max-in-flight", "0"}, want: with(func(c *serveConfig) { c.MaxInFlight = 0 })},
 		{name: "flags win over variables", args: []string{"--addr", "127.0.0.1:1", "--db", "sqlite:flag.db", "--rate-limit", "1", "--system-gateway", "198.51.100.1", "--system-gateway", "198.51.100.2:5080"},
 			env: map[string]string{"SWITCHBOARD_ADDR": "127.0.0.1:2", "SWITCHBOARD_DB": "sqlite:env.db", "SWITCHBOARD_RATE_LIMIT": "9", "SWITCHBOARD_SYSTEM_GATEWAYS": "192.0.2.9"},
@@ -82,6 +84,8 @@ func TestServeConfig(t *testing.T) {
 		{name: "max conns not a number", env: map[string]string{"SWITCHBOARD_MAX_CONNS": "many"}, wantErr: "SWITCHBOARD_MAX_CONNS"},
 		{name: "max in flight negative", args: []string{"--max-in-flight", "-1"}, wantErr: "--max-in-flight -1"},
 		{name: "max running zero", args: []string{"--max-running", "0"}, wantErr: "--max-running 0"},
+		{name: "statement timeout zero", args: []string{"--statement-timeout", "0s"}, wantErr: "--statement-timeout 0s"},
+		{name: "statement timeout not a duration", env: map[string]string{"SWITCHBOARD_STATEMENT_TIMEOUT": "soon"}, wantErr: "SWITCHBOARD_STATEMENT_TIMEOUT"},
 		{name: "write timeout zero", env: map[string]string{"SWITCHBOARD_WRITE_TIMEOUT": "0s"}, wantErr: "--write-timeout"},
 		{name: "empty db", args: []string{"--db", ""}, wantErr: "--db: empty"},
 		{name: "positional argument", args: []string{"extra"}, wantErr: `unknown command "extra"`},

@@ -32,13 +32,8 @@ type partnerOutput struct {
 }
 
 func newPartnersCreateCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "create",
-		Short: "Create a partner and its first API token",
-		Long:  "Creates a partner and its first API token, and prints them as one JSON object.",
-		Args:  cobra.NoArgs,
-	}
-	dsn := addDBFlag(cmd)
+	cmd, dsn := newAdminCommand("create", "Create a partner and its first API token",
+		"Creates a partner and its first API token, and prints them as one JSON object.")
 	fs := cmd.Flags()
 	name := fs.String("name", "", "the partner's `name` (required)")
 	scopes := fs.String("scopes", string(sb.ScopeManage), "comma-separated `scopes` of the partner and of its first token")
@@ -62,21 +57,18 @@ func newPartnersCreateCommand() *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("partners create: --scopes: %w", err)
 		}
-		db, err := openExisting(cmd.Context(), *dsn)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		p := sb.Partner{PartnerSID: sb.NewSID(), Name: *name, Login: *login, Scopes: sc}
-		token, tokenID, err := newPartner(cmd.Context(), db, p, *password, "")
-		if err != nil {
-			return fmt.Errorf("partners create: %w", err)
-		}
-		out := partnerOutput{Name: p.Name, PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token, TokenID: tokenID}
-		if p.Login != "" {
-			out.Login = &p.Login
-		}
-		return printJSON(cmd.OutOrStdout(), out)
+		return onDatabase(cmd, *dsn, func(ctx context.Context, db *sqlstore.DB) error {
+			p := sb.Partner{PartnerSID: sb.NewSID(), Name: *name, Login: *login, Scopes: sc}
+			token, tokenID, err := newPartner(ctx, db, p, *password, "")
+			if err != nil {
+				return fmt.Errorf("partners create: %w", err)
+			}
+			out := partnerOutput{Name: p.Name, PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token, TokenID: tokenID}
+			if p.Login != "" {
+				out.Login = &p.Login
+			}
+			return printJSON(cmd.OutOrStdout(), out)
+		})
 	}
 	return cmd
 }
@@ -101,48 +93,40 @@ func newPartner(ctx context.Context, db *sqlstore.DB, p sb.Partner, password, to
 }
 
 func newPartnersListCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the partners",
-		Long:  "Lists every partner: SID, name, login, scopes and when it was disabled.",
-		Args:  cobra.NoArgs,
-	}
-	dsn := addDBFlag(cmd)
+	cmd, dsn := newAdminCommand("list", "List the partners",
+		"Lists every partner: SID, name, login, scopes and when it was disabled.")
 	asJSON := cmd.Flags().Bool("json", false, "print one JSON object {\"partners\": [...]} instead of a table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		db, err := openExisting(cmd.Context(), *dsn)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		partners, err := db.ListPartners(cmd.Context())
-		if err != nil {
-			return err
-		}
-		stdout := cmd.OutOrStdout()
-		if *asJSON {
-			out := make([]partnerOutput, len(partners))
-			for i, p := range partners {
-				out[i] = partnerOutput{Name: p.Name, PartnerSID: p.PartnerSID, Scopes: scopeStrings(p.Scopes)}
-				if p.Login != "" {
-					out[i].Login = &p.Login
+		return onDatabase(cmd, *dsn, func(ctx context.Context, db *sqlstore.DB) error {
+			partners, err := db.ListPartners(ctx)
+			if err != nil {
+				return err
+			}
+			stdout := cmd.OutOrStdout()
+			if *asJSON {
+				out := make([]partnerOutput, len(partners))
+				for i, p := range partners {
+					out[i] = partnerOutput{Name: p.Name, PartnerSID: p.PartnerSID, Scopes: scopeStrings(p.Scopes)}
+					if p.Login != "" {
+						out[i].Login = &p.Login
+					}
+					if !p.DisabledAt.IsZero() {
+						out[i].DisabledAt = &p.DisabledAt
+					}
 				}
+				return printJSON(stdout, map[string]any{"partners": out})
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PARTNER_SID\tNAME\tLOGIN\tSCOPES\tDISABLED")
+			for _, p := range partners {
+				disabled := "-"
 				if !p.DisabledAt.IsZero() {
-					out[i].DisabledAt = &p.DisabledAt
+					disabled = p.DisabledAt.UTC().Format(time.RFC3339)
 				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.PartnerSID, p.Name, dash(p.Login), p.Scopes, disabled)
 			}
-			return printJSON(stdout, map[string]any{"partners": out})
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PARTNER_SID\tNAME\tLOGIN\tSCOPES\tDISABLED")
-		for _, p := range partners {
-			disabled := "-"
-			if !p.DisabledAt.IsZero() {
-				disabled = p.DisabledAt.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.PartnerSID, p.Name, dash(p.Login), p.Scopes, disabled)
-		}
-		return tw.Flush()
+			return tw.Flush()
+		})
 	}
 	return cmd
 }
@@ -150,10 +134,12 @@ func newPartnersListCommand() *cobra.Command {
 var passwordRule = fmt.Sprintf("at least %d characters and at most %d bytes", credential.MinPasswordLength, credential.MaxPasswordBytes)
 
 // checkLoginPassword refuses Basic credentials HTTP cannot carry or that
-// are too easy to guess.
+// are too easy to guess; login "" (none given) is not checked.
 func checkLoginPassword(login, password string) error {
-	if err := credential.CheckLogin(login); err != nil {
-		return fmt.Errorf("--login: %w", err)
+	if login != "" {
+		if err := credential.CheckLogin(login); err != nil {
+			return fmt.Errorf("--login: %w", err)
+		}
 	}
 	if err := credential.CheckPassword(password); err != nil {
 		return fmt.Errorf("--password: %w", err)
@@ -162,13 +148,8 @@ func checkLoginPassword(login, password string) error {
 }
 
 func newPartnersSetPasswordCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "set-password",
-		Short: "Set a partner's Basic password",
-		Long:  "Sets a partner's HTTP Basic password (and login, given --login); running servers stop accepting the old password within a second.",
-		Args:  cobra.NoArgs,
-	}
-	dsn := addDBFlag(cmd)
+	cmd, dsn := newAdminCommand("set-password", "Set a partner's Basic password",
+		"Sets a partner's HTTP Basic password (and login, given --login); running servers stop accepting the old password within a second.")
 	fs := cmd.Flags()
 	partnerSID := fs.String("partner", "", "`partner_sid` of the partner (required)")
 	password := fs.String("password", "", "the new `password`, "+passwordRule+" (required)")
@@ -178,75 +159,58 @@ func newPartnersSetPasswordCommand() *cobra.Command {
 		if *partnerSID == "" || *password == "" {
 			return errors.New("partners set-password: --partner and --password are required")
 		}
-		if *login != "" {
-			if err := credential.CheckLogin(*login); err != nil {
-				return fmt.Errorf("partners set-password: --login: %w", err)
-			}
-		}
-		if err := credential.CheckPassword(*password); err != nil {
-			return fmt.Errorf("partners set-password: --password: %w", err)
+		if err := checkLoginPassword(*login, *password); err != nil {
+			return fmt.Errorf("partners set-password: %w", err)
 		}
 		hash, err := credential.HashPassword(*password)
 		if err != nil {
 			return err
 		}
-		ctx := cmd.Context()
-		db, err := openExisting(ctx, *dsn)
-		if err != nil {
+		return onDatabase(cmd, *dsn, func(ctx context.Context, db *sqlstore.DB) error {
+			p, err := db.SetPartnerPassword(ctx, *partnerSID, *login, hash)
+			switch {
+			case errors.Is(err, sb.ErrNoPartner):
+				return fmt.Errorf("partners set-password: no partner has the SID %q", *partnerSID)
+			case errors.Is(err, sb.ErrNoCredential):
+				return fmt.Errorf("partners set-password: partner %s has no login; give one with --login", *partnerSID)
+			case errors.Is(err, sb.ErrPartnerExists):
+				return fmt.Errorf("partners set-password: another partner has the login %q", *login)
+			case err != nil:
+				return err
+			}
+			if *asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"login": p.Login, "partner_sid": p.PartnerSID})
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "set the password of partner %s (login %s)\n", p.PartnerSID, p.Login)
 			return err
-		}
-		defer db.Close()
-		p, err := db.SetPartnerPassword(ctx, *partnerSID, *login, hash)
-		switch {
-		case errors.Is(err, sb.ErrNoPartner):
-			return fmt.Errorf("partners set-password: no partner has the SID %q", *partnerSID)
-		case errors.Is(err, sb.ErrNoCredential):
-			return fmt.Errorf("partners set-password: partner %s has no login; give one with --login", *partnerSID)
-		case errors.Is(err, sb.ErrPartnerExists):
-			return fmt.Errorf("partners set-password: another partner has the login %q", *login)
-		case err != nil:
-			return err
-		}
-		if *asJSON {
-			return printJSON(cmd.OutOrStdout(), map[string]string{"login": p.Login, "partner_sid": p.PartnerSID})
-		}
-		_, err = fmt.Fprintf(cmd.OutOrStdout(), "set the password of partner %s (login %s)\n", p.PartnerSID, p.Login)
-		return err
+		})
 	}
 	return cmd
 }
 
 func newPartnersDisableCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "disable",
-		Short: "Disable a partner's credentials",
-		Long:  "Disables a partner: its tokens and Basic login stop working on every running server within a second; its endpoints stay.",
-		Args:  cobra.NoArgs,
-	}
-	dsn := addDBFlag(cmd)
+	cmd, dsn := newAdminCommand("disable", "Disable a partner's credentials",
+		"Disables a partner: its tokens and Basic login stop working on every running server within a second; its endpoints stay.")
 	partnerSID := cmd.Flags().String("partner", "", "`partner_sid` of the partner to disable (required)")
 	asJSON := cmd.Flags().Bool("json", false, "print one JSON object instead of a sentence")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *partnerSID == "" {
 			return errors.New("partners disable: --partner is required")
 		}
-		db, err := openExisting(cmd.Context(), *dsn)
-		if err != nil {
+		return onDatabase(cmd, *dsn, func(ctx context.Context, db *sqlstore.DB) error {
+			p, err := db.DisablePartner(ctx, *partnerSID)
+			if errors.Is(err, sb.ErrNoPartner) {
+				return fmt.Errorf("partners disable: no partner has the SID %q", *partnerSID)
+			} else if err != nil {
+				return err
+			}
+			since := p.DisabledAt.UTC().Format(time.RFC3339)
+			if *asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"disabled_at": since, "partner_sid": p.PartnerSID})
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "partner %s is disabled (since %s)\n", p.PartnerSID, since)
 			return err
-		}
-		defer db.Close()
-		p, err := db.DisablePartner(cmd.Context(), *partnerSID)
-		if errors.Is(err, sb.ErrNoPartner) {
-			return fmt.Errorf("partners disable: no partner has the SID %q", *partnerSID)
-		} else if err != nil {
-			return err
-		}
-		since := p.DisabledAt.UTC().Format(time.RFC3339)
-		if *asJSON {
-			return printJSON(cmd.OutOrStdout(), map[string]string{"disabled_at": since, "partner_sid": p.PartnerSID})
-		}
-		_, err = fmt.Fprintf(cmd.OutOrStdout(), "partner %s is disabled (since %s)\n", p.PartnerSID, since)
-		return err
+		})
 	}
 	return cmd
 }

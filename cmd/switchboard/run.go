@@ -179,6 +179,24 @@ func openExisting(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 	return db, err
 }
 
+// newAdminCommand is an administration command without arguments, with
+// --db (addDBFlag).
+func newAdminCommand(use, short, long string) (*cobra.Command, *string) {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Args: cobra.NoArgs}
+	return cmd, addDBFlag(cmd)
+}
+
+// onDatabase runs the work of an administration command on its database,
+// which must exist already (openExisting), and closes it afterwards.
+func onDatabase(cmd *cobra.Command, dsn string, work func(ctx context.Context, db *sqlstore.DB) error) error {
+	db, err := openExisting(cmd.Context(), dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return work(cmd.Context(), db)
+}
+
 func printJSON(w io.Writer, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {

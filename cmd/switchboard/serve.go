@@ -55,6 +55,9 @@ type serveConfig struct {
 	// MaxInFlight caps each credential's requests in flight (0: no cap), of
 	// which MaxRunning run at once.
 	MaxInFlight, MaxRunning int
+	// StatementTimeout is the deadline of every read statement (a list's
+	// until its answer begins); past it the request answers 503.
+	StatementTimeout time.Duration
 }
 
 // Connection limits. An idle keep-alive connection is closed after
@@ -110,6 +113,8 @@ func newServeCommand(getenv func(string) string, runServe func(context.Context, 
 	withEnv(fs, "max-in-flight", "SWITCHBOARD_MAX_IN_FLIGHT")
 	fs.IntVar(&cfg.MaxRunning, "max-running", httpapi.DefaultRunning(), "`N` requests of one API credential that run at once; the rest of its requests in flight wait their turn (default: the CPUs, at least 2)")
 	withEnv(fs, "max-running", "SWITCHBOARD_MAX_RUNNING")
+	fs.DurationVar(&cfg.StatementTimeout, "statement-timeout", sqlstore.DefaultStatementTimeout, "`duration` a database read may take (a list's until its answer begins) before it is stopped and answered 503")
+	withEnv(fs, "statement-timeout", "SWITCHBOARD_STATEMENT_TIMEOUT")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg.DB = *dsn
 		cfg.SystemGateways = gateways.addrs
@@ -120,6 +125,11 @@ func newServeCommand(getenv func(string) string, runServe func(context.Context, 
 		return runServe(cmd.Context(), cfg)
 	}
 	return cmd
+}
+
+// storeOptions are the database options the configuration sets.
+func (c serveConfig) storeOptions() sqlstore.Options {
+	return sqlstore.Options{StatementTimeout: c.StatementTimeout}
 }
 
 // validate checks what the flags' parsers cannot: ranges and forms.
@@ -159,6 +169,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.MaxInFlight < 0 {
 		errs = append(errs, fmt.Errorf("--max-in-flight %d: want 0 or more", c.MaxInFlight))
+	}
+	if c.StatementTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--statement-timeout %v: want more than 0", c.StatementTimeout))
 	}
 	if c.MaxRunning < 1 {
 		errs = append(errs, fmt.Errorf("--max-running %d: want 1 or more", c.MaxRunning))
@@ -295,7 +308,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	// The database is opened before listening, so that a healthy server is a
 	// ready one; only when it cannot be reached (PostgreSQL starting later)
 	// does the server listen first and keep trying.
-	db, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{})
+	db, err := sqlstore.Open(ctx, cfg.DB, cfg.storeOptions())
 	if err != nil && !sqlstore.IsUnavailable(err) {
 		return err
 	}
@@ -360,7 +373,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		integ.printBanner(stderr, cfg.DB, humanURL(cfg.PublicURL, ln.Addr()))
 	}
 	if db == nil {
-		db, err = openWithRetry(ctx, cfg.DB, logger)
+		db, err = openWithRetry(ctx, cfg.DB, cfg.storeOptions(), logger)
 		if err == nil && db != nil {
 			defer db.Close()
 			err = start(db)
@@ -407,10 +420,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 // openWithRetry opens the database, waiting longer after each failure
 // while the server cannot be reached, until it answers (db), answers with
 // an error retrying cannot fix (err), or ctx ends (nil, nil).
-func openWithRetry(ctx context.Context, dsn string, logger *slog.Logger) (*sqlstore.DB, error) {
+func openWithRetry(ctx context.Context, dsn string, opt sqlstore.Options, logger *slog.Logger) (*sqlstore.DB, error) {
 	wait := 100 * time.Millisecond
 	for {
-		db, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
+		db, err := sqlstore.Open(ctx, dsn, opt)
 		if err == nil {
 			return db, nil
 		}

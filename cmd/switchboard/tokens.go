@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	sb "github.com/switchboard-sip/switchboard"
 	"github.com/switchboard-sip/switchboard/credential"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 func newTokensCommand() *cobra.Command {
@@ -26,13 +28,8 @@ type tokenOutput struct {
 }
 
 func newTokensCreateCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "create",
-		Short: "Create an API token for a partner",
-		Long:  "Creates an API token for a partner and prints it as one JSON object (the value is shown only here).",
-		Args:  cobra.NoArgs,
-	}
-	dsn := addDBFlag(cmd)
+	cmd, dsn := newAdminCommand("create", "Create an API token for a partner",
+		"Creates an API token for a partner and prints it as one JSON object (the value is shown only here).")
 	partnerSID := cmd.Flags().String("partner", "", "`partner_sid` of the partner the token acts for (required)")
 	scopes := cmd.Flags().String("scopes", string(sb.ScopeManage), "comma-separated `scopes` of the token (within the partner's)")
 	cmd.MarkFlagRequired("partner")
@@ -45,78 +42,61 @@ func newTokensCreateCommand() *cobra.Command {
 		if err != nil {
 			return fmt.Errorf("tokens create: --scopes: %w", err)
 		}
-		ctx := cmd.Context()
-		db, err := openExisting(ctx, *dsn)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		p, err := db.Partner(ctx, *partnerSID)
-		if err != nil {
-			return fmt.Errorf("tokens create: partner %s: %w", *partnerSID, err)
-		}
-		if !p.DisabledAt.IsZero() {
-			return fmt.Errorf("tokens create: partner %s is disabled", p.PartnerSID)
-		}
-		if !p.Scopes.Covers(sc) {
-			return fmt.Errorf("tokens create: a token cannot have scopes its partner lacks (partner has %s)", p.Scopes)
-		}
-		token := sb.NewSID()
-		id, err := db.CreateTokenWithID(ctx, credential.HashToken(token), p.PartnerSID, sc)
-		if err != nil {
-			return err
-		}
-		return printJSON(cmd.OutOrStdout(), tokenOutput{PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token, TokenID: id})
+		return onDatabase(cmd, *dsn, func(ctx context.Context, db *sqlstore.DB) error {
+			p, err := db.Partner(ctx, *partnerSID)
+			if err != nil {
+				return fmt.Errorf("tokens create: partner %s: %w", *partnerSID, err)
+			}
+			if !p.DisabledAt.IsZero() {
+				return fmt.Errorf("tokens create: partner %s is disabled", p.PartnerSID)
+			}
+			if !p.Scopes.Covers(sc) {
+				return fmt.Errorf("tokens create: a token cannot have scopes its partner lacks (partner has %s)", p.Scopes)
+			}
+			token := sb.NewSID()
+			id, err := db.CreateTokenWithID(ctx, credential.HashToken(token), p.PartnerSID, sc)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), tokenOutput{PartnerSID: p.PartnerSID, Scopes: scopeStrings(sc), Token: token, TokenID: id})
+		})
 	}
 	return cmd
 }
 
 func newTokensListCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List API tokens (never their values)",
-		Long:  "Lists API tokens: id, partner, scopes, when created and revoked. Token values are never stored, so never shown.",
-		Args:  cobra.NoArgs,
-	}
-	dsn := addDBFlag(cmd)
+	cmd, dsn := newAdminCommand("list", "List API tokens (never their values)",
+		"Lists API tokens: id, partner, scopes, when created and revoked. Token values are never stored, so never shown.")
 	partner := cmd.Flags().String("partner", "", "only the tokens of this `partner_sid`")
 	asJSON := cmd.Flags().Bool("json", false, "print one JSON object {\"tokens\": [...]} instead of a table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		db, err := openExisting(cmd.Context(), *dsn)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		tokens, err := db.ListTokens(cmd.Context(), *partner)
-		if err != nil {
-			return err
-		}
-		stdout := cmd.OutOrStdout()
-		if *asJSON {
-			return printJSON(stdout, map[string]any{"tokens": tokens})
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TOKEN_ID\tPARTNER_SID\tSCOPES\tCREATED\tREVOKED")
-		for _, t := range tokens {
-			revoked := "-"
-			if t.RevokedAt != nil {
-				revoked = t.RevokedAt.UTC().Format(time.RFC3339)
+		return onDatabase(cmd, *dsn, func(ctx context.Context, db *sqlstore.DB) error {
+			tokens, err := db.ListTokens(ctx, *partner)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.TokenID, t.PartnerSID, t.Scopes, t.CreatedAt.UTC().Format(time.RFC3339), revoked)
-		}
-		return tw.Flush()
+			stdout := cmd.OutOrStdout()
+			if *asJSON {
+				return printJSON(stdout, map[string]any{"tokens": tokens})
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TOKEN_ID\tPARTNER_SID\tSCOPES\tCREATED\tREVOKED")
+			for _, t := range tokens {
+				revoked := "-"
+				if t.RevokedAt != nil {
+					revoked = t.RevokedAt.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.TokenID, t.PartnerSID, t.Scopes, t.CreatedAt.UTC().Format(time.RFC3339), revoked)
+			}
+			return tw.Flush()
+		})
 	}
 	return cmd
 }
 
 func newTokensRevokeCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "revoke",
-		Short: "Revoke an API token",
-		Long:  "Revokes an API token by its id (see tokens list); running servers stop accepting it within a second.",
-		Args:  cobra.NoArgs,
-	}
-	dsn := addDBFlag(cmd)
+	cmd, dsn := newAdminCommand("revoke", "Revoke an API token",
+		"Revokes an API token by its id (see tokens list); running servers stop accepting it within a second.")
 	id := cmd.Flags().String("token-id", "", "`id` of the token to revoke (required)")
 	asJSON := cmd.Flags().Bool("json", false, "print one JSON object instead of a sentence")
 	cmd.MarkFlagRequired("token-id")
@@ -124,21 +104,18 @@ func newTokensRevokeCommand() *cobra.Command {
 		if *id == "" {
 			return errors.New("tokens revoke: --token-id is required")
 		}
-		db, err := openExisting(cmd.Context(), *dsn)
-		if err != nil {
+		return onDatabase(cmd, *dsn, func(ctx context.Context, db *sqlstore.DB) error {
+			if err := db.RevokeToken(ctx, *id); errors.Is(err, sb.ErrNoCredential) {
+				return fmt.Errorf("tokens revoke: no unrevoked token has the id %q", *id)
+			} else if err != nil {
+				return err
+			}
+			if *asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"revoked": *id})
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s\n", strings.TrimSpace(*id))
 			return err
-		}
-		defer db.Close()
-		if err := db.RevokeToken(cmd.Context(), *id); errors.Is(err, sb.ErrNoCredential) {
-			return fmt.Errorf("tokens revoke: no unrevoked token has the id %q", *id)
-		} else if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(cmd.OutOrStdout(), map[string]string{"revoked": *id})
-		}
-		_, err = fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s\n", strings.TrimSpace(*id))
-		return err
+		})
 	}
 	return cmd
 }

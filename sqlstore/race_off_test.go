@@ -1,5 +1,5 @@
 //go:build !race
 
-package filter_test
+package sqlstore_test
 
 const raceEnabled = false

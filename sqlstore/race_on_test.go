@@ -1,6 +1,6 @@
 //go:build race
 
-package filter_test
+package sqlstore_test
 
 // raceEnabled: the race detector slows the pure-Go SQLite tenfold, so the
 // differential test runs fewer filters under it (.ci/run also runs it in

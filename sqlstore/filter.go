@@ -1,26 +1,51 @@
-package filter
+package sqlstore
 
-import "strings"
+import (
+	"strings"
 
-// Dialect is the SQL flavour to compile to.
-type Dialect int
+	"github.com/switchboard-sip/switchboard/filter"
+)
+
+// The compiler of checked filters (package filter) to SQL over this
+// package's schema (migrations/): which field is a column, a search row
+// (endpoint_addresses, endpoint_attributes) or a JSON document is known
+// here, not in the filter language.
+
+// endpointColumn holds the columns of the endpoints table.
+var endpointColumn = func() map[string]bool {
+	m := map[string]bool{}
+	for _, c := range endpointTable {
+		m[c.name] = true
+	}
+	return m
+}()
+
+// addressColumn holds the searchable columns of endpoint_addresses (the
+// element fields of addresses that insertAddressRow writes).
+var addressColumn = map[string]bool{"direction": true, "dst_port": true, "ip": true, "location_sid": true, "port": true,
+	"priority": true, "sip_username": true, "srtp": true, "transport": true}
+
+// flavour is the SQL dialect to compile a filter to.
+type flavour int
 
 const (
-	SQLite Dialect = iota
+	SQLite flavour = iota
 	Postgres
 )
 
-// SQL compiles the filter to a boolean condition over the endpoints table
-// aliased "e" (schema: sqlstore/migrations), with "?" placeholders and their
-// arguments in order. Every value, JSON path and key is an argument; the
-// text holds only names from the allow-list, so no client text reaches it.
-// Arguments are int64 for integers, bool (PostgreSQL) or int64 0/1 (SQLite)
-// for booleans, string otherwise.
-func (x *Expr) SQL(d Dialect) (cond string, args []any) {
+// filterSQL compiles the filter to a boolean condition over the endpoints
+// table aliased "e" of the partner partnerSID, with "?" placeholders and
+// their arguments in order. Every subquery that is not correlated with e is
+// scoped to the partner (issue 11), so that its cost is bounded by the
+// partner's own rows. Every value, JSON path and key is an argument; the
+// text holds only names of the schema's fields, so no client text reaches
+// it. Arguments are int64 for integers, bool (PostgreSQL) or int64 0/1
+// (SQLite) for booleans, string otherwise.
+func filterSQL(x *filter.Expr, d flavour, partnerSID string) (cond string, args []any) {
 	if len(x.Conds) == 0 {
 		return "1 = 1", nil
 	}
-	b := &builder{d: d}
+	b := &builder{d: d, partner: partnerSID}
 	parts := make([]string, len(x.Conds))
 	for i, c := range x.Conds {
 		parts[i] = b.cond(c)
@@ -31,8 +56,9 @@ func (x *Expr) SQL(d Dialect) (cond string, args []any) {
 // builder collects the arguments in the order their "?" appear; every
 // method writes its own placeholders before it returns, left to right.
 type builder struct {
-	d    Dialect
-	args []any
+	d       flavour
+	partner string
+	args    []any
 }
 
 func (b *builder) arg(v any) string {
@@ -50,45 +76,51 @@ func (b *builder) text(expr string) string {
 	return expr
 }
 
-const never = "1 = 0" // for an Expr that Parse could not have made
+const never = "1 = 0" // for an Expr that Parse could not have made, or a field not stored
 
-func (b *builder) cond(c Cond) string {
+func (b *builder) cond(c filter.Cond) string {
 	if len(c.Values) == 0 {
 		return never
 	}
 	f := c.Field
-	switch f.Group {
-	case TopLevel:
+	switch {
+	case f.Group == filter.TopLevel:
+		if !endpointColumn[f.Key] {
+			return never
+		}
 		return b.scalar("e."+f.Key, c)
-	case Property:
+	case f.Group == filter.KeyedValue && f.List == "properties":
 		if f.Key == "login" && b.loginColumn(c) {
 			// The unique column holds properties.login, NULL when it is
 			// null or "": exact for eq and in with non-empty values.
 			return b.scalar("e.login", c)
 		}
 		return b.scalar(b.jsonKey("e.properties", f.Key), c)
-	case Attribute:
+	case f.Group == filter.KeyedValue && f.List == "attributes":
 		return b.attribute(c)
-	case Address:
+	case f.Group == filter.Element && f.List == "addresses":
+		if !addressColumn[f.Key] {
+			return never
+		}
 		if f.Key == "ip" {
 			// Uncorrelated, so that the planner can start from the index
-			// on (ip, endpoint_id).
-			return "e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE " + b.scalar("a.ip", c) + ")"
+			// on (partner_sid, ip, endpoint_id).
+			return "e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE a.partner_sid = " + b.arg(b.partner) + " AND " + b.scalar("a.ip", c) + ")"
 		}
 		// Correlated: the primary key (endpoint_id, position) bounds the
 		// work by the endpoints the outer query looks at.
 		return "EXISTS (SELECT 1 FROM endpoint_addresses a WHERE a.endpoint_id = e.id AND " + b.scalar("a."+f.Key, c) + ")"
-	case Transformation:
+	case f.Group == filter.Element && f.List == "transformations":
 		if b.d == Postgres {
 			return "EXISTS (SELECT 1 FROM jsonb_array_elements(e.transformations::jsonb) t WHERE " + b.scalar(b.jsonKey("t.value", f.Key), c) + ")"
 		}
 		return "EXISTS (SELECT 1 FROM json_each(e.transformations) t WHERE " + b.scalar(b.jsonKey("t.value", f.Key), c) + ")"
-	case TransformOperand:
+	case f.Group == filter.ElementItem && f.List == "transformations":
 		if b.d == Postgres {
-			from := "jsonb_array_elements(e.transformations::jsonb) t, jsonb_array_elements_text(t.value -> CAST(" + b.arg("operands") + " AS text)) o"
+			from := "jsonb_array_elements(e.transformations::jsonb) t, jsonb_array_elements_text(t.value -> CAST(" + b.arg(f.Key) + " AS text)) o"
 			return "EXISTS (SELECT 1 FROM " + from + " WHERE " + b.scalar(b.text("o.value"), c) + ")"
 		}
-		from := "json_each(e.transformations) t, json_each(t.value, " + b.arg("$.operands") + ") o"
+		from := "json_each(e.transformations) t, json_each(t.value, " + b.arg(`$."`+f.Key+`"`) + ") o"
 		return "EXISTS (SELECT 1 FROM " + from + " WHERE " + b.scalar("o.value", c) + ")"
 	}
 	return never
@@ -104,8 +136,8 @@ func (b *builder) jsonKey(doc, key string) string {
 }
 
 // loginColumn reports whether a properties.login condition can use e.login.
-func (b *builder) loginColumn(c Cond) bool {
-	if c.Op != Eq && c.Op != In {
+func (b *builder) loginColumn(c filter.Cond) bool {
+	if c.Op != filter.Eq && c.Op != filter.In {
 		return false
 	}
 	for _, v := range c.Values {
@@ -119,31 +151,32 @@ func (b *builder) loginColumn(c Cond) bool {
 // attribute compiles attributes.<key>, whose rows live in
 // endpoint_attributes; an absent key is null, so eq null, ne and notin hold
 // for the endpoints without a row that says otherwise.
-func (b *builder) attribute(c Cond) string {
+func (b *builder) attribute(c filter.Cond) string {
 	const rows = "FROM endpoint_attributes a WHERE a.endpoint_id = e.id AND a.key = "
 	v := c.Values[0]
 	switch {
-	case c.Op == Eq && v.Null:
+	case c.Op == filter.Eq && v.Null:
 		return "NOT EXISTS (SELECT 1 " + rows + b.arg(c.Field.Key) + ")"
-	case c.Op == Ne && v.Null:
+	case c.Op == filter.Ne && v.Null:
 		return "EXISTS (SELECT 1 " + rows + b.arg(c.Field.Key) + ")"
-	case c.Op == Ne || c.Op == NotIn:
+	case c.Op == filter.Ne || c.Op == filter.NotIn:
 		// NOT EXISTS rather than NOT IN: PostgreSQL plans it as an anti-join.
 		positive := c
-		positive.Op = map[Op]Op{Ne: Eq, NotIn: In}[c.Op]
+		positive.Op = map[filter.Op]filter.Op{filter.Ne: filter.Eq, filter.NotIn: filter.In}[c.Op]
 		positive.Field.Nullable = false // a.value is NOT NULL
 		key := b.arg(c.Field.Key)
 		return "NOT EXISTS (SELECT 1 " + rows + key + " AND " + b.scalar("a.value", positive) + ")"
 	}
 	c.Field.Nullable = false
-	key := b.arg(c.Field.Key)
-	// Uncorrelated, so that the index on (key, value, endpoint_id) can serve it.
-	return "e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE a.key = " + key + " AND " + b.scalar("a.value", c) + ")"
+	partner, key := b.arg(b.partner), b.arg(c.Field.Key)
+	// Uncorrelated, so that the index on (partner_sid, key, value,
+	// endpoint_id) can serve it.
+	return "e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE a.partner_sid = " + partner + " AND a.key = " + key + " AND " + b.scalar("a.value", c) + ")"
 }
 
 // scalar compiles a condition on one SQL expression, written once (it may
 // hold placeholders of its own, which precede the values').
-func (b *builder) scalar(expr string, c Cond) string {
+func (b *builder) scalar(expr string, c filter.Cond) string {
 	v := c.Values
 	orNull := func(s string) string {
 		if c.Field.Nullable { // ne and notin also match null (§11.6)
@@ -152,40 +185,40 @@ func (b *builder) scalar(expr string, c Cond) string {
 		return s
 	}
 	switch c.Op {
-	case Eq:
+	case filter.Eq:
 		if v[0].Null {
 			return expr + " IS NULL"
 		}
 		return expr + " = " + b.value(c.Field, v[0])
-	case Ne:
+	case filter.Ne:
 		if v[0].Null {
 			return expr + " IS NOT NULL"
 		}
 		return orNull(expr + " <> " + b.value(c.Field, v[0]))
-	case Gt:
+	case filter.Gt:
 		return expr + " > " + b.value(c.Field, v[0])
-	case Ge:
+	case filter.Ge:
 		return expr + " >= " + b.value(c.Field, v[0])
-	case Lt:
+	case filter.Lt:
 		return expr + " < " + b.value(c.Field, v[0])
-	case Le:
+	case filter.Le:
 		return expr + " <= " + b.value(c.Field, v[0])
-	case In, NotIn:
+	case filter.In, filter.NotIn:
 		list := make([]string, len(v))
 		for i, val := range v {
 			list[i] = b.value(c.Field, val)
 		}
-		if c.Op == NotIn {
+		if c.Op == filter.NotIn {
 			return orNull(expr + " NOT IN (" + strings.Join(list, ", ") + ")")
 		}
 		return expr + " IN (" + strings.Join(list, ", ") + ")"
-	case Like:
+	case filter.Like:
 		if b.d == Postgres {
 			return expr + " LIKE " + b.arg(v[0].Str) + " ESCAPE ''"
 		}
 		// SQLite's LIKE ignores ASCII case; GLOB does not.
 		return expr + " GLOB " + b.arg(likeToGlob(v[0].Str))
-	case ILike:
+	case filter.ILike:
 		if b.d == Postgres {
 			// Under COLLATE "C", ILIKE folds ASCII letters only, as Match does.
 			return expr + " ILIKE " + b.arg(v[0].Str) + " ESCAPE ''"
@@ -198,9 +231,9 @@ func (b *builder) scalar(expr string, c Cond) string {
 }
 
 // value binds a literal as the Go type the column holds.
-func (b *builder) value(f Field, v Value) string {
+func (b *builder) value(f filter.Field, v filter.Value) string {
 	switch f.Kind {
-	case Integer:
+	case filter.Integer:
 		if b.d == Postgres {
 			// The columns are INTEGER; a bigint parameter lets any int64
 			// compare (the driver refuses to send 2^31 as an INTEGER), and
@@ -208,7 +241,7 @@ func (b *builder) value(f Field, v Value) string {
 			return "CAST(" + b.arg(v.Int) + " AS bigint)"
 		}
 		return b.arg(v.Int)
-	case Boolean:
+	case filter.Boolean:
 		if b.d == Postgres {
 			return b.arg(v.Bool)
 		}
