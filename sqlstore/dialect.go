@@ -26,6 +26,10 @@ type dialect interface {
 	// on which table.
 	uniqueViolation(err error) (table string, ok bool)
 	forUpdate() string
+	// keyLock is a query that takes a lock on a 64-bit key until the
+	// transaction ends and says whether it got it (without waiting), or ""
+	// when the write transaction is already exclusive.
+	keyLock() string
 	random() string
 	// retryable reports whether err aborted a transaction that can simply
 	// run again.
@@ -43,6 +47,7 @@ func (sqliteDialect) filterDialect() filter.Dialect { return filter.SQLite }
 func (sqliteDialect) rebind(q string) string        { return q }
 func (sqliteDialect) forUpdate() string             { return "" } // the write transaction is already exclusive
 func (sqliteDialect) random() string                { return "random()" }
+func (sqliteDialect) keyLock() string               { return "" } // one writer, even across processes (BEGIN IMMEDIATE)
 
 func (sqliteDialect) retryable(err error) bool {
 	var e *sqlite.Error
@@ -75,6 +80,10 @@ func (postgresDialect) gooseDialect() goose.Dialect   { return goose.DialectPost
 func (postgresDialect) filterDialect() filter.Dialect { return filter.Postgres }
 func (postgresDialect) forUpdate() string             { return " FOR UPDATE" }
 func (postgresDialect) random() string                { return "random()" }
+
+// keyLock: a transaction-level advisory lock, released at commit or
+// rollback and when the session ends (a crashed process holds none).
+func (postgresDialect) keyLock() string { return "SELECT pg_try_advisory_xact_lock(?)" }
 
 // retryable: serialization failure and deadlock (the database rolled the
 // transaction back; running it again is safe).
