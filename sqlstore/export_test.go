@@ -53,3 +53,7 @@ func OpenMigratedTo(ctx context.Context, dsn string, version int64) (*DB, error)
 	}
 	return db, nil
 }
+
+func KeyLockID(partnerSID, key string) int64 { return keyLockID(partnerSID, key) }
+
+const PruneBatch = pruneBatch
