@@ -241,3 +241,41 @@ func concurrently(f *fixture, n int, request func(client *http.Client, i int)) {
 	close(start)
 	wg.Wait()
 }
+
+// The answers of conditional and keyed requests match the OpenAPI
+// document, which names their headers.
+func TestConditionalAnswersMatchOpenAPI(t *testing.T) {
+	f := newFixture(t)
+	v := newValidator(t, f.srv.URL)
+	post := f.do("POST", "/core/v2/endpoints", f.admin, `{"type":"conference","name":"c"}`, "Idempotency-Key", "doc")
+	var e map[string]any
+	json.Unmarshal([]byte(post.body), &e)
+	item := "/core/v2/endpoints/" + e["endpoint_sid"].(string)
+	tag := post.header.Get("ETag")
+	cases := []struct {
+		method, path, body string
+		header             []string
+		status             int
+	}{
+		{"POST", "/core/v2/endpoints", `{"type":"conference","name":"c"}`, []string{"Idempotency-Key", "doc"}, 200},
+		{"POST", "/core/v2/endpoints", `{"type":"conference","name":"d"}`, []string{"Idempotency-Key", "doc"}, 422},
+		{"POST", "/core/v2/endpoints", `{"type":"conference"}`, []string{"Idempotency-Key", "bad key"}, 400},
+		{"POST", "/core/v2/endpoints", `{"type":"conference","capacity":-1}`, []string{"Idempotency-Key", "invalid"}, 422},
+		{"POST", "/core/v2/endpoints", `{"type":"conference","capacity":-1}`, []string{"Idempotency-Key", "invalid"}, 422},
+		{"GET", item, "", []string{"If-None-Match", tag}, 304},
+		{"GET", item, "", []string{"If-None-Match", `"x"`}, 200},
+		{"PATCH", item, `{"name":"x"}`, []string{"If-Match", `"x"`}, 412},
+		{"PUT", item, `{"name":"x"}`, []string{"If-Match", `"x"`}, 412},
+		{"DELETE", item, "", []string{"If-Match", `"x"`}, 412},
+		{"PATCH", item, `{"name":"x"}`, []string{"If-Match", tag}, 200},
+	}
+	for _, c := range cases {
+		r := f.do(c.method, c.path, f.admin, c.body, c.header...)
+		if r.status != c.status {
+			t.Fatalf("%s %s %v: %d, want %d: %s", c.method, c.path, c.header, r.status, c.status, r.body)
+		}
+		if err := v.check(c.method, f.srv.URL+c.path, c.body, r.status, r.header, []byte(r.body), !strings.Contains(c.body, "-1") && c.status != 400); err != nil {
+			t.Errorf("%s %s %v (%d) does not match the document: %v", c.method, c.path, c.header, r.status, err)
+		}
+	}
+}
