@@ -26,9 +26,9 @@ type dialect interface {
 	// on which table.
 	uniqueViolation(err error) (table string, ok bool)
 	forUpdate() string
-	// keyLock is an expression that takes a lock on a 64-bit key (its one
-	// argument) until the transaction ends and is whether it got it
-	// (without waiting); "" where the write transaction is exclusive.
+	// keyLock is an expression that takes a lock on a 64-bit key until the
+	// transaction ends and is whether it got it (without waiting); ""
+	// where the write transaction is exclusive.
 	keyLock() string
 	random() string
 	// retryable reports whether err aborted a transaction that can simply
@@ -83,7 +83,7 @@ func (postgresDialect) random() string                { return "random()" }
 
 // keyLock: a transaction-level advisory lock, released at commit or
 // rollback and when the session ends (a crashed process holds none).
-func (postgresDialect) keyLock() string { return "pg_try_advisory_xact_lock(?)" }
+func (postgresDialect) keyLock() string { return "pg_try_advisory_xact_lock($1)" }
 
 // retryable: serialization failure and deadlock (the database rolled the
 // transaction back; running it again is safe).

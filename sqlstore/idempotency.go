@@ -12,6 +12,7 @@ import (
 )
 
 const (
+	selectIdempotencyKey = `SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE partner_sid = ? AND idem_key = ?`
 	deleteIdempotencyKey = `DELETE FROM idempotency_keys WHERE partner_sid = ? AND idem_key = ? AND created_at <= ?`
 	insertIdempotencyKey = `INSERT INTO idempotency_keys (partner_sid, idem_key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`
 	// pruneIdempotencyKeys deletes one batch of the oldest expired records.
@@ -19,29 +20,38 @@ const (
 		(SELECT partner_sid, idem_key FROM idempotency_keys WHERE created_at <= ? ORDER BY created_at LIMIT ?)`
 )
 
-// keyLookupQuery reads the key's record, if any, and, where write
-// transactions are not exclusive, takes the key's lock in the same
-// statement (one round trip on PostgreSQL).
-func (db *DB) keyLookupQuery() string {
-	lock := db.dialect.keyLock()
-	if lock == "" {
-		lock = "? IS NOT NULL"
-	}
-	return `SELECT ` + lock + `, k.request_hash, k.status, k.body, k.created_at FROM (SELECT 1) AS one
-		LEFT JOIN idempotency_keys k ON k.partner_sid = ? AND k.idem_key = ?`
+// claimKeyQuery is PostgreSQL's first statement of a keyed create, one
+// round trip: it takes the key's lock ($1) without waiting, reads the key's
+// live record, and when it got the lock and there is none, writes the
+// request's record (over an expired one). Inserted 0 with the lock and no
+// record read: a record committed after the statement's snapshot was taken
+// is in the way.
+func (db *DB) claimKeyQuery() string {
+	return `WITH l AS (SELECT ` + db.dialect.keyLock() + ` AS got),
+	old AS (SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE partner_sid = $2 AND idem_key = $3 AND created_at > $8),
+	ins AS (INSERT INTO idempotency_keys (partner_sid, idem_key, request_hash, status, body, created_at)
+		SELECT $2::text, $3::text, $4::text, $5::integer, $6::bytea, $7::bigint FROM l WHERE l.got AND NOT EXISTS (SELECT 1 FROM old)
+		ON CONFLICT (partner_sid, idem_key) DO UPDATE SET request_hash = excluded.request_hash, status = excluded.status,
+			body = excluded.body, created_at = excluded.created_at WHERE idempotency_keys.created_at <= $8
+		RETURNING 1)
+	SELECT l.got, old.request_hash, old.status, old.body, old.created_at, (SELECT count(*) FROM ins) FROM l LEFT JOIN old ON true`
 }
 
-// keyRecord is what keyLookupQuery read.
+// idempotencyStatements are the hot statements of keyed creates, prepared
+// on the write pool.
+func (db *DB) idempotencyStatements() []string {
+	if db.dialect.keyLock() != "" {
+		return []string{db.claimKeyQuery()}
+	}
+	return []string{insertIdempotencyKey}
+}
+
+// keyRecord is a key's record as read.
 type keyRecord struct {
-	locked    bool
 	hash      sql.NullString
 	status    sql.NullInt64
 	body      []byte
 	createdAt sql.NullInt64
-}
-
-func (k *keyRecord) scan(row *sql.Row) error {
-	return row.Scan(&k.locked, &k.hash, &k.status, &k.body, &k.createdAt)
 }
 
 // answer is the outcome of a request that finds the record: its answer
@@ -56,6 +66,24 @@ func (k *keyRecord) answer(req sb.IdempotentCreate) (ans sb.Answer, done bool, e
 	return sb.Answer{Status: int(k.status.Int64), Body: k.body}, true, nil
 }
 
+// readKey reads the key's record on the read pool.
+func (db *DB) readKey(ctx context.Context, req sb.IdempotentCreate) (keyRecord, error) {
+	var k keyRecord
+	err := db.readRetrying(ctx, func() error {
+		return db.readRow(ctx, selectIdempotencyKey, req.PartnerSID, req.Key).Scan(&k.hash, &k.status, &k.body, &k.createdAt)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
+	}
+	return k, err
+}
+
+var (
+	// errKeyInTheWay: the record a request would write met the key's
+	// record, written since the request looked: run again, to replay it.
+	errKeyInTheWay = errors.New("a record of the key is in the way")
+)
+
 // createFailed is a create that failed in the transaction: on PostgreSQL
 // the failed statement aborted the transaction, so its answer is recorded
 // in a transaction of its own.
@@ -65,38 +93,37 @@ func (e *createFailed) Error() string { return e.err.Error() }
 
 // CreateEndpointOnce creates only when the key is new, in one transaction
 // with the key's record, so that a crash never leaves an endpoint without
-// its key's record or the reverse. A create that fails (a taken address or
-// login) created nothing; its answer is recorded alone.
+// its key's record or the reverse. The record is written first (the answer
+// of a create does not depend on the row's id); a create that then fails
+// (a taken address or login) undoes the transaction, and its answer is
+// recorded alone.
 //
 // The primary key of idempotency_keys is the invariant: of two requests
-// with one key, the second fails to write its record, which undoes its
-// create, and then reads the first's record and replays it.
+// with one key, the second finds the first's record when it writes its own
+// and replays it.
 //
 // While a request holds a key, the others with that key are answered
 // ErrKeyInFlight. On PostgreSQL the marker is a transaction-level advisory
-// lock on the key (taken without waiting), read with the record in one
-// statement: it is seen by every process and released when the
-// transaction ends, however it ends, a killed process's connection
-// included, so no marker outlives its request. On SQLite the write
-// transaction is exclusive (across processes too): a second request runs
-// after the first has committed, so the record needs no look-up on the one
-// writer in the common case, a new key; the insert of the record finds a
-// record that is there.
+// lock on the key, taken without waiting in the statement that reads and
+// writes the record (claimKeyQuery): it is seen by every process and
+// released when the transaction ends, however it ends, a killed process's
+// connection included, so no marker outlives its request. On SQLite the
+// write transaction is exclusive (across processes too): a second request
+// runs after the first has committed; its insert of the record fails on
+// the primary key, and it reads the record and replays it (a new key, the
+// common case, costs the one writer no look-up).
 func (db *DB) CreateEndpointOnce(ctx context.Context, req sb.IdempotentCreate) (sb.Answer, bool, error) {
-	expired := false // a record past its window is in the way (SQLite)
+	expired := false // SQLite: a record past its window is in the way
 	for attempt := 1; ; attempt++ {
 		ans, replayed, err := db.createOnceRetryingLogins(ctx, req, expired)
-		if failed := (*createFailed)(nil); errors.As(err, &failed) {
-			req.Endpoint, req.Err = nil, failed.err
-			if attempt < maxAttempts {
-				continue // the failure's answer is recorded alone
-			}
+		again := attempt < maxAttempts
+		if failed := (*createFailed)(nil); errors.As(err, &failed) && again {
+			req.Endpoint, req.Err = nil, failed.err // its answer is recorded alone
+			continue
 		}
-		if table, unique := db.dialect.uniqueViolation(err); unique && table == "idempotency_keys" && attempt < maxAttempts {
-			var rec keyRecord
-			err := db.readRetrying(ctx, func() error {
-				return rec.scan(db.readRow(ctx, db.keyLookupQuery(), keyLockID(req.PartnerSID, req.Key), req.PartnerSID, req.Key))
-			})
+		table, unique := db.dialect.uniqueViolation(err)
+		if (errors.Is(err, errKeyInTheWay) || (unique && table == "idempotency_keys")) && again {
+			rec, err := db.readKey(ctx, req)
 			if err != nil {
 				return sb.Answer{}, false, err
 			}
@@ -129,32 +156,56 @@ func (db *DB) createOnceRetryingLogins(ctx context.Context, req sb.IdempotentCre
 	return ans, replayed, err
 }
 
-// createOnce is one transaction: on PostgreSQL the key's lock and record;
-// then the create (unless req.Endpoint is nil) and the answer's record.
-// expired: delete the key's record that is past its window first.
+// createOnce is one transaction: the key's record (on PostgreSQL with the
+// key's lock), then the create unless req.Endpoint is nil. expired
+// (SQLite): delete the key's record that is past its window first.
 func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired bool) (sb.Answer, bool, error) {
-	var ans sb.Answer
+	ans, record := req.Answer(req.Endpoint, req.Err)
+	if !record {
+		// Nothing to record: the key's record, if any, is still the answer.
+		rec, err := db.readKey(ctx, req)
+		if err != nil {
+			return sb.Answer{}, false, err
+		}
+		if ans, done, err := rec.answer(req); done {
+			return ans, err == nil, err
+		}
+		if req.Err == nil {
+			return sb.Answer{}, false, errors.New("idempotent create: the answer to a success was not recorded")
+		}
+		return sb.Answer{}, false, req.Err
+	}
+	var replay sb.Answer
 	var replayed bool
 	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		ans, replayed = sb.Answer{}, false
+		replay, replayed = sb.Answer{}, false
+		cutoff, now := req.Now.Add(-sb.IdempotencyWindow).UnixMilli(), req.Now.UnixMilli()
 		if db.dialect.keyLock() != "" {
+			var got bool
 			var rec keyRecord
-			if err := rec.scan(db.queryRow(ctx, tx, db.keyLookupQuery(), keyLockID(req.PartnerSID, req.Key), req.PartnerSID, req.Key)); err != nil {
+			var inserted int
+			err := db.queryRow(ctx, tx, db.claimKeyQuery(), keyLockID(req.PartnerSID, req.Key), req.PartnerSID, req.Key,
+				req.RequestHash, ans.Status, ans.Body, now, cutoff).Scan(&got, &rec.hash, &rec.status, &rec.body, &rec.createdAt, &inserted)
+			switch {
+			case err != nil:
 				return err
-			}
-			if !rec.locked {
+			case !got:
 				return sb.ErrKeyInFlight
-			}
-			var done bool
-			var err error
-			if ans, done, err = rec.answer(req); done {
+			case rec.hash.Valid:
+				var err error
+				replay, _, err = rec.answer(req)
 				replayed = err == nil
 				return err
+			case inserted == 0:
+				return errKeyInTheWay
 			}
-			expired = rec.hash.Valid
-		}
-		if expired { // not pruned yet: the key is new again
-			if _, err := db.exec(ctx, tx, deleteIdempotencyKey, req.PartnerSID, req.Key, req.Now.Add(-sb.IdempotencyWindow).UnixMilli()); err != nil {
+		} else {
+			if expired { // not pruned yet: the key is new again
+				if _, err := db.exec(ctx, tx, deleteIdempotencyKey, req.PartnerSID, req.Key, cutoff); err != nil {
+					return err
+				}
+			}
+			if _, err := db.exec(ctx, tx, insertIdempotencyKey, req.PartnerSID, req.Key, req.RequestHash, ans.Status, ans.Body, now); err != nil {
 				return err
 			}
 		}
@@ -166,20 +217,12 @@ func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired b
 				return err
 			}
 		}
-		a, record := req.Answer(req.Endpoint, req.Err)
-		if !record {
-			if req.Err == nil {
-				return errors.New("idempotent create: the answer to a success was not recorded")
-			}
-			return req.Err
-		}
-		if _, err := db.exec(ctx, tx, insertIdempotencyKey, req.PartnerSID, req.Key, req.RequestHash, a.Status, a.Body, req.Now.UnixMilli()); err != nil {
-			return err
-		}
-		ans = a
 		return nil
 	})
-	return ans, replayed, err
+	if replayed {
+		return replay, true, err
+	}
+	return ans, false, err
 }
 
 // keyLockID is the advisory lock of a partner's key: 64 bits of a hash (two

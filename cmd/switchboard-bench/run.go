@@ -329,6 +329,9 @@ func (b *bench) send(ctx context.Context, base string, rq request) (int, []byte,
 	}
 	res, err := b.client.Do(req)
 	if err != nil {
+		if rq.etag != nil {
+			rq.etag.Store(nil) // the server may have written: the tag is unknown
+		}
 		return 0, nil, err
 	}
 	defer res.Body.Close()
