@@ -15,11 +15,7 @@ const preconditionFailedBody = `{"errors":[{"field":null,"message":"the endpoint
 // exactly when the stored endpoint does.
 func TestETagFollowsTheStoredEndpoint(t *testing.T) {
 	onBackends(t, func(t *testing.T, f *fixture) {
-		post := f.do("POST", "/core/v2/endpoints", f.admin, `{"type":"third_party","name":"t","addresses":[{"ip":"10.1.1.1"}],"attributes":{"a":"1"}}`)
-		var e map[string]any
-		json.Unmarshal([]byte(post.body), &e)
-		item := "/core/v2/endpoints/" + e["endpoint_sid"].(string)
-		tag := post.header.Get("ETag")
+		post, item, tag := f.createItem(`{"type":"third_party","name":"t","addresses":[{"ip":"10.1.1.1"}],"attributes":{"a":"1"}}`)
 		if post.status != 200 || !strings.HasPrefix(tag, `"`) || !strings.HasSuffix(tag, `"`) || len(tag) < 10 {
 			t.Fatalf("POST: %d ETag %q", post.status, tag)
 		}
@@ -67,11 +63,7 @@ func TestETagFollowsTheStoredEndpoint(t *testing.T) {
 
 func TestIfNoneMatch(t *testing.T) {
 	onBackends(t, func(t *testing.T, f *fixture) {
-		post := f.do("POST", "/core/v2/endpoints", f.admin, `{"type":"conference","name":"c"}`)
-		var e map[string]any
-		json.Unmarshal([]byte(post.body), &e)
-		item := "/core/v2/endpoints/" + e["endpoint_sid"].(string)
-		tag := post.header.Get("ETag")
+		_, item, tag := f.createItem(`{"type":"conference","name":"c"}`)
 		tests := []struct {
 			header string
 			status int
@@ -104,11 +96,7 @@ func TestIfNoneMatch(t *testing.T) {
 // before validation.
 func TestIfMatch(t *testing.T) {
 	onBackends(t, func(t *testing.T, f *fixture) {
-		post := f.do("POST", "/core/v2/endpoints", f.admin, `{"type":"conference","name":"c"}`)
-		var e map[string]any
-		json.Unmarshal([]byte(post.body), &e)
-		item := "/core/v2/endpoints/" + e["endpoint_sid"].(string)
-		tag := post.header.Get("ETag")
+		post, item, tag := f.createItem(`{"type":"conference","name":"c"}`)
 		missing := "/core/v2/endpoints/2b1d3f64-7a1e-4c55-9a55-0d1f9c1c2f11"
 		stale := `"stale"`
 		tests := []struct {
@@ -172,11 +160,7 @@ func TestIfMatch(t *testing.T) {
 // exactly the winner's change.
 func TestConcurrentIfMatchHasOneWinner(t *testing.T) {
 	onBackends(t, func(t *testing.T, f *fixture) {
-		post := f.do("POST", "/core/v2/endpoints", f.admin, `{"type":"conference","name":"start","capacity":1}`)
-		var e map[string]any
-		json.Unmarshal([]byte(post.body), &e)
-		item := "/core/v2/endpoints/" + e["endpoint_sid"].(string)
-		tag := post.header.Get("ETag")
+		_, item, tag := f.createItem(`{"type":"conference","name":"start","capacity":1}`)
 		const n = 20
 		statuses := make([]int, n)
 		bodies := make([]string, n)
@@ -247,11 +231,7 @@ func concurrently(f *fixture, n int, request func(client *http.Client, i int)) {
 func TestConditionalAnswersMatchOpenAPI(t *testing.T) {
 	f := newFixture(t)
 	v := newValidator(t, f.srv.URL)
-	post := f.do("POST", "/core/v2/endpoints", f.admin, `{"type":"conference","name":"c"}`, "Idempotency-Key", "doc")
-	var e map[string]any
-	json.Unmarshal([]byte(post.body), &e)
-	item := "/core/v2/endpoints/" + e["endpoint_sid"].(string)
-	tag := post.header.Get("ETag")
+	_, item, tag := f.createItem(`{"type":"conference","name":"c"}`, "Idempotency-Key", "doc")
 	cases := []struct {
 		method, path, body string
 		header             []string
@@ -278,4 +258,16 @@ func TestConditionalAnswersMatchOpenAPI(t *testing.T) {
 			t.Errorf("%s %s %v (%d) does not match the document: %v", c.method, c.path, c.header, r.status, err)
 		}
 	}
+}
+
+// createItem creates an endpoint (header: more request headers) and
+// returns the answer, the endpoint's path and its ETag.
+func (f *fixture) createItem(body string, header ...string) (post response, item, etag string) {
+	f.t.Helper()
+	post = f.do("POST", "/core/v2/endpoints", f.admin, body, header...)
+	var e map[string]any
+	if err := json.Unmarshal([]byte(post.body), &e); err != nil || post.status != 200 {
+		f.t.Fatalf("create %s: %d %s", body, post.status, post.body)
+	}
+	return post, "/core/v2/endpoints/" + e["endpoint_sid"].(string), post.header.Get("ETag")
 }
