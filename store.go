@@ -34,6 +34,15 @@ type Store interface {
 	UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string, change func(cur *Endpoint) (*Endpoint, error)) (*Endpoint, error)
 	// DeleteEndpoint deletes the endpoint when its CheckDelete allows.
 	DeleteEndpoint(ctx context.Context, partnerSID, endpointSID string) error
+	// DeleteEndpointIf is DeleteEndpoint that first calls precondition with
+	// the endpoint as it is, in the delete's transaction with the endpoint
+	// locked; an error of precondition deletes nothing and is returned.
+	DeleteEndpointIf(ctx context.Context, partnerSID, endpointSID string, precondition func(cur *Endpoint) error) error
+	// CreateEndpointOnce runs a create under an idempotency key: the
+	// answer recorded for the key (replayed true), or the outcome of the
+	// create, recorded in its transaction. It returns ErrKeyReused and
+	// ErrKeyInFlight as errors, and the outcomes Answer does not record.
+	CreateEndpointOnce(ctx context.Context, req IdempotentCreate) (ans Answer, replayed bool, err error)
 	// ListEndpoints reads one page of the caller's list in one read
 	// transaction and calls write once with the page's figures and its
 	// items. The items are read from the database while write ranges over
@@ -59,13 +68,7 @@ var (
 // CreateEndpoint stores e, generating a new login while the one it has is
 // taken (hosted endpoints' logins are unique across the server).
 func CreateEndpoint(ctx context.Context, s Store, e *Endpoint) error {
-	for attempt := 1; ; attempt++ {
-		err := s.CreateEndpoint(ctx, e)
-		if !errors.Is(err, ErrLoginTaken) || attempt > 6 {
-			return err
-		}
-		e.Properties["login"] = ptr(NewLogin(e.Name, attempt))
-	}
+	return RetryLogins(e, func(e *Endpoint) error { return s.CreateEndpoint(ctx, e) })
 }
 
 // NewSystemGateway is the read-only endpoint through which a partner's

@@ -45,13 +45,17 @@ func newFixture(t *testing.T) *fixture { return newFixtureOn(t, sqlstoretest.SQL
 
 // newFixtureOn serves the API on the database dsn names; publicURL "" takes
 // links from each request.
-func newFixtureOn(t *testing.T, dsn, publicURL string) *fixture {
+func newFixtureOn(t *testing.T, dsn, publicURL string, configure ...func(*Server)) *fixture {
 	t.Helper()
 	db := sqlstoretest.Open(t, dsn)
 	f := &fixture{t: t, store: &countingStore{Store: db}, logs: &bytes.Buffer{}}
 	// f.api is the copy the handler serves with (its caches and limits).
 	var handler http.Handler
-	f.api, handler = (&Server{Store: f.store, PublicURL: publicURL, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}).handler()
+	api := &Server{Store: f.store, PublicURL: publicURL, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}
+	for _, c := range configure {
+		c(api)
+	}
+	f.api, handler = api.handler()
 	f.srv = httptest.NewServer(handler)
 	t.Cleanup(f.srv.Close)
 
@@ -89,6 +93,11 @@ type response struct {
 
 func (f *fixture) do(method, path, auth, body string, header ...string) response {
 	f.t.Helper()
+	return f.doWith(http.DefaultClient, method, path, auth, body, header...)
+}
+
+func (f *fixture) doWith(client *http.Client, method, path, auth, body string, header ...string) response {
+	f.t.Helper()
 	var rdr io.Reader
 	if body != "" {
 		rdr = strings.NewReader(body)
@@ -103,7 +112,7 @@ func (f *fixture) do(method, path, auth, body string, header ...string) response
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -10,9 +10,16 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, c sb.Cal
 	if err := c.Authorize(sb.OpCreate); err != nil {
 		return err
 	}
+	key, once, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	body, err := readBody(w, r)
 	if err != nil {
 		return err
+	}
+	if once {
+		return s.createOnce(w, r, c, key, body)
 	}
 	e, err := sb.NewEndpoint(c, body, sb.NewEndpointParams{PublicURL: s.baseURL(r)})
 	if err != nil {
@@ -21,8 +28,7 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, c sb.Cal
 	if err := sb.CreateEndpoint(r.Context(), s.Store, e); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, e)
-	return nil
+	return writeEndpointOf(w, e)
 }
 
 func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller) error {
@@ -45,11 +51,27 @@ func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller
 	if err != nil {
 		return err
 	}
+	data, err := marshal(e)
+	if err != nil {
+		return err
+	}
+	etag := etagOf(data)
+	if notModified(r, etag) {
+		w.Header().Set("ETag", etag)
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
 	out, err := v.render(e, c)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	if out != any(e) {
+		if data, err = marshal(out); err != nil {
+			return err
+		}
+	}
+	w.Header().Set("ETag", etag)
+	writeJSONBytes(w, http.StatusOK, data)
 	return nil
 }
 
@@ -83,14 +105,19 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, c sb.Cal
 	if err != nil {
 		return err
 	}
+	precondition := ifMatch(r)
 	e, err := s.Store.UpdateEndpoint(r.Context(), c.PartnerSID, sid, func(cur *sb.Endpoint) (*sb.Endpoint, error) {
+		if precondition != nil {
+			if err := precondition(cur); err != nil {
+				return nil, err
+			}
+		}
 		return cur.Update(c, body, mode)
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, e)
-	return nil
+	return writeEndpointOf(w, e)
 }
 
 func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller) error {
@@ -101,10 +128,20 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, c sb.Cal
 	if err != nil {
 		return err
 	}
-	if err := s.Store.DeleteEndpoint(r.Context(), c.PartnerSID, sid); err != nil {
+	if err := s.Store.DeleteEndpointIf(r.Context(), c.PartnerSID, sid, ifMatch(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// writeEndpointOf answers e with its ETag.
+func writeEndpointOf(w http.ResponseWriter, e *sb.Endpoint) error {
+	data, err := marshal(e)
+	if err != nil {
+		return err
+	}
+	writeEndpoint(w, http.StatusOK, data)
 	return nil
 }
 

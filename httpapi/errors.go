@@ -97,10 +97,26 @@ func cut(s string, n int) string {
 // here). Anything that is not a client's error is logged and answered 500
 // without details.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var body errorBody
-	status := http.StatusInternalServerError
 	if errors.Is(err, sb.ErrStatementTimeout) {
 		log.LogAttrs(r.Context(), slog.LevelWarn, "statement timeout", slog.String("method", methodLabel(r.Method)), slog.String("route", r.Pattern))
+	}
+	status, body, ok := clientError(err)
+	if !ok {
+		internalError(w, r, log, err)
+		return
+	}
+	if later := (*retryLater)(nil); errors.As(err, &later) {
+		w.Header().Set("Retry-After", retryAfter(later.wait))
+	}
+	writeJSON(w, status, body)
+}
+
+// clientError is the status and body of a client's error; false for any
+// other error (answered 500).
+func clientError(err error) (int, errorBody, bool) {
+	var body errorBody
+	var status int
+	if errors.Is(err, sb.ErrStatementTimeout) {
 		err = errStatementTimeout
 	}
 	var domainErr *sb.Error
@@ -109,8 +125,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.As(err, &domainErr):
 		ks, known := kindStatus[domainErr.Kind]
 		if !known {
-			internalError(w, r, log, err)
-			return
+			return 0, body, false
 		}
 		status, body.Message = ks.status, ks.message
 		listed := domainErr.Errors[:min(len(domainErr.Errors), maxListedErrors)]
@@ -123,17 +138,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.As(err, &httpErr):
 		status, body.Message = httpErr.status, httpErr.message
 		body.Errors = []errorEntry{{Message: httpErr.detail}}
-		if later := (*retryLater)(nil); errors.As(err, &later) {
-			w.Header().Set("Retry-After", retryAfter(later.wait))
-		}
 	default:
-		internalError(w, r, log, err)
-		return
+		return 0, body, false
 	}
 	if body.Errors == nil {
 		body.Errors = []errorEntry{}
 	}
-	writeJSON(w, status, body)
+	return status, body, true
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {

@@ -137,6 +137,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		// Only values the server built are encoded here; failing is a bug.
 		data, status = []byte(`{"errors":[{"field":null,"message":"internal server error","reference_sid":null}],"message":"internal server error"}`), http.StatusInternalServerError
 	}
+	writeJSONBytes(w, status, data)
+}
+
+// writeJSONBytes writes data, JSON already encoded.
+func writeJSONBytes(w http.ResponseWriter, status int, data []byte) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(data)

@@ -51,6 +51,8 @@ type Server struct {
 	// others wait their turn (0: DefaultRunning).
 	MaxInFlight int
 	MaxRunning  int
+	// Now is the clock of idempotency keys' 24-hour window; nil: time.Now.
+	Now func() time.Time
 
 	auth     *authenticator
 	metrics  *httpMetrics
@@ -71,6 +73,9 @@ func (s *Server) handler() (*Server, http.Handler) {
 	h := *s
 	if h.Logger == nil {
 		h.Logger = slog.Default()
+	}
+	if h.Now == nil {
+		h.Now = time.Now
 	}
 	if h.Registry == nil {
 		h.Registry = prometheus.NewRegistry()

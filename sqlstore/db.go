@@ -266,7 +266,10 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var opts []goose.ProviderOption
+	// Migrations are numbered by the branch that wrote them and may be merged
+	// in any order: a database that has 00008 still gets a 00006 that lands
+	// later, so missing lower-numbered migrations are applied, not refused.
+	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true)}
 	if _, ok := db.dialect.(postgresDialect); ok {
 		// Several processes may start at once on one database: one migrates,
 		// the others wait on an advisory lock.

@@ -24,6 +24,10 @@ type dialect interface {
 	// on which table.
 	uniqueViolation(err error) (table string, ok bool)
 	forUpdate() string
+	// keyLock is an expression that takes a lock on a 64-bit key until the
+	// transaction ends and is whether it got it (without waiting); ""
+	// where the write transaction is exclusive.
+	keyLock() string
 	random() string
 	// retryable reports whether err aborted a transaction that can simply
 	// run again.
@@ -41,6 +45,7 @@ func (sqliteDialect) filterFlavour() flavour      { return SQLite }
 func (sqliteDialect) rebind(q string) string      { return q }
 func (sqliteDialect) forUpdate() string           { return "" } // the write transaction is already exclusive
 func (sqliteDialect) random() string              { return "random()" }
+func (sqliteDialect) keyLock() string             { return "" } // one writer, even across processes (BEGIN IMMEDIATE)
 
 func (sqliteDialect) retryable(err error) bool {
 	var e *sqlite.Error
@@ -73,6 +78,10 @@ func (postgresDialect) gooseDialect() goose.Dialect { return goose.DialectPostgr
 func (postgresDialect) filterFlavour() flavour      { return Postgres }
 func (postgresDialect) forUpdate() string           { return " FOR UPDATE" }
 func (postgresDialect) random() string              { return "random()" }
+
+// keyLock: a transaction-level advisory lock, released at commit or
+// rollback and when the session ends (a crashed process holds none).
+func (postgresDialect) keyLock() string { return "pg_try_advisory_xact_lock($1)" }
 
 // retryable: serialization failure and deadlock (the database rolled the
 // transaction back; running it again is safe).

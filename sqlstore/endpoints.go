@@ -134,10 +134,19 @@ func (db *DB) UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string
 }
 
 func (db *DB) DeleteEndpoint(ctx context.Context, partnerSID, endpointSID string) error {
+	return db.DeleteEndpointIf(ctx, partnerSID, endpointSID, nil)
+}
+
+func (db *DB) DeleteEndpointIf(ctx context.Context, partnerSID, endpointSID string, precondition func(cur *sb.Endpoint) error) error {
 	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cur, err := db.lockedEndpoint(ctx, tx, partnerSID, endpointSID)
 		if err != nil {
 			return err
+		}
+		if precondition != nil {
+			if err := precondition(cur); err != nil {
+				return err
+			}
 		}
 		if err := cur.CheckDelete(); err != nil {
 			return err

@@ -71,3 +71,7 @@ func ListQueries(db *DB, partnerSID string, f *filter.Expr, limit int) (count, p
 	order := orderBy(sortKeys(nil), false)
 	return db.q(countQuery(where)), db.q(pageQuery(where, order)), args, append(slices.Clone(args), limit, 0)
 }
+
+func KeyLockID(partnerSID, key string) int64 { return keyLockID(partnerSID, key) }
+
+const PruneBatch = pruneBatch

@@ -64,7 +64,7 @@ func (db *DB) prepare(ctx context.Context) error {
 	}
 	var err error
 	db.lists = &statementCache{pool: db.read, rebind: db.q}
-	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint)
+	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint, selectIdempotencyKey)
 	if err != nil {
 		return err
 	}
@@ -74,6 +74,7 @@ func (db *DB) prepare(ctx context.Context) error {
 	}
 	writes := []string{insertEndpointRow, insertAddressRow, insertAttributeRow, insertClaimRow, updateEndpointRow,
 		deleteAddressRows, deleteAttributeRows, deleteClaimRows, deleteEndpointRow, db.lockedQuery()}
+	writes = append(writes, db.idempotencyStatements()...)
 	if db.committer != nil {
 		writes = append(writes, beginSavepoint, rollbackSavepoint, releaseSavepoint)
 	}

@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.seed, "seed", 10000, "`endpoints` to create through the API before the scenarios; 0 uses the endpoints the token's partner already has")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent `clients`")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
-	fs.StringVar(&o.scenarios, "scenarios", "get,create,patch,list,first_page,deep_page,mixed", "comma-separated `scenarios` to run")
+	fs.StringVar(&o.scenarios, "scenarios", "get,create,patch,list,first_page,deep_page,mixed", "comma-separated `scenarios` to run (also create_key, patch_seq, patch_if_match: conditional.go)")
 	fs.BoolVar(&o.ceiling, "ceiling", true, "also drive each scenario against a bare net/http server with canned answers of the same size")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "`pid` of the server, to report its peak memory (VmHWM)")
 	fs.StringVar(&o.dbPath, "db-file", "", "`path` of the server's SQLite file, to report the database size per endpoint")
@@ -74,9 +74,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := seed(ctx, stderr); err != nil {
 		return err
 	}
+	if err := b.prefetchETags(ctx, o.scenarios); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "%-12s %10s %9s %9s %9s %8s %8s | %12s %8s\n", "scenario", "req/s", "p50", "p99", "p99.9", "4xx/5xx", "rss", "ceiling req/s", "ratio")
 	for _, name := range strings.Split(o.scenarios, ",") {
 		sc, ok := b.scenarios()[strings.TrimSpace(name)]
+		if !ok {
+			sc, ok = b.conditionalScenarios()[strings.TrimSpace(name)]
+		}
 		if !ok {
 			return fmt.Errorf("unknown scenario %q", name)
 		}
@@ -152,11 +158,16 @@ type bench struct {
 	sids   []string // seeded endpoints
 	names  []string
 	mu     sync.Mutex
+	// conditional holds the state of the conditional scenarios.
+	conditional *conditionalScenarios
 }
 
 // request is one request of a scenario; pick gives a fresh one each time.
 type request struct {
 	method, path, body string
+	header             [][2]string
+	// etag, when set, receives the ETag of a 200 answer.
+	etag *atomic.Pointer[string]
 }
 
 type scenario func(r *rand.Rand) request
@@ -164,15 +175,17 @@ type scenario func(r *rand.Rand) request
 func (b *bench) scenarios() map[string]scenario {
 	pick := func(r *rand.Rand) int { return r.IntN(len(b.sids)) }
 	create := func(r *rand.Rand) request {
-		return request{"POST", "/core/v2/endpoints", fmt.Sprintf(`{"type":"third_party","name":"bench-%d","addresses":[{"ip":"10.%d.%d.%d"}]}`,
+		return request{method: "POST", path: "/core/v2/endpoints", body: fmt.Sprintf(`{"type":"third_party","name":"bench-%d","addresses":[{"ip":"10.%d.%d.%d"}]}`,
 			r.Uint64(), r.IntN(256), r.IntN(256), 1+r.IntN(254))}
 	}
-	get := func(r *rand.Rand) request { return request{"GET", "/core/v2/endpoints/" + b.sids[pick(r)], ""} }
+	get := func(r *rand.Rand) request {
+		return request{method: "GET", path: "/core/v2/endpoints/" + b.sids[pick(r)]}
+	}
 	patch := func(r *rand.Rand) request {
-		return request{"PATCH", "/core/v2/endpoints/" + b.sids[pick(r)], fmt.Sprintf(`{"name":"renamed-%d"}`, r.Uint64())}
+		return request{method: "PATCH", path: "/core/v2/endpoints/" + b.sids[pick(r)], body: fmt.Sprintf(`{"name":"renamed-%d"}`, r.Uint64())}
 	}
 	list := func(r *rand.Rand) request {
-		return request{"GET", "/core/v2/endpoints?limit=100&filter=" + url.QueryEscape(`name eq "`+b.names[pick(r)]+`"`), ""}
+		return request{method: "GET", path: "/core/v2/endpoints?limit=100&filter=" + url.QueryEscape(`name eq "`+b.names[pick(r)]+`"`)}
 	}
 	deepCursor := b.sids[min(len(b.sids)-1, 10_000-1)]
 	return map[string]scenario{
@@ -180,8 +193,10 @@ func (b *bench) scenarios() map[string]scenario {
 		"create":     create,
 		"patch":      patch,
 		"list":       list,
-		"first_page": func(*rand.Rand) request { return request{"GET", "/core/v2/endpoints?limit=10", ""} },
-		"deep_page":  func(*rand.Rand) request { return request{"GET", "/core/v2/endpoints?limit=10&after=" + deepCursor, ""} },
+		"first_page": func(*rand.Rand) request { return request{method: "GET", path: "/core/v2/endpoints?limit=10"} },
+		"deep_page": func(*rand.Rand) request {
+			return request{method: "GET", path: "/core/v2/endpoints?limit=10&after=" + deepCursor}
+		},
 		"mixed": func(r *rand.Rand) request {
 			switch n := r.IntN(100); {
 			case n < 70:
@@ -229,7 +244,7 @@ func (b *bench) seedEndpoints(ctx context.Context, stderr io.Writer) error {
 				}
 				name := fmt.Sprintf("seed-%d-%07d", w, i)
 				body := fmt.Sprintf(`{"type":"third_party","name":%q,"attributes":{"region":"eu"},"addresses":[{"ip":"10.%d.%d.%d"}]}`, name, i>>16&255, i>>8&255, i&255)
-				status, resp, err := b.send(ctx, b.o.base, request{"POST", "/core/v2/endpoints", body})
+				status, resp, err := b.send(ctx, b.o.base, request{method: "POST", path: "/core/v2/endpoints", body: body})
 				if err != nil || status != 200 {
 					errOnce.Do(func() { firstErr = fmt.Errorf("seeding: status %d %s %v", status, trim(resp), err) })
 					return
@@ -261,7 +276,7 @@ func (b *bench) seedEndpoints(ctx context.Context, stderr io.Writer) error {
 func (b *bench) loadEndpoints(ctx context.Context, stderr io.Writer) error {
 	path := "/core/v2/endpoints?limit=1000"
 	for {
-		status, resp, err := b.send(ctx, b.o.base, request{"GET", path, ""})
+		status, resp, err := b.send(ctx, b.o.base, request{method: "GET", path: path})
 		if err != nil || status != 200 {
 			return fmt.Errorf("listing: status %d %s %v", status, trim(resp), err)
 		}
@@ -309,11 +324,20 @@ func (b *bench) send(ctx context.Context, base string, rq request) (int, []byte,
 	if rq.body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	for _, h := range rq.header {
+		req.Header.Set(h[0], h[1])
+	}
 	res, err := b.client.Do(req)
 	if err != nil {
+		if rq.etag != nil {
+			rq.etag.Store(nil) // the server may have written: the tag is unknown
+		}
 		return 0, nil, err
 	}
 	defer res.Body.Close()
+	if tag := res.Header.Get("ETag"); rq.etag != nil && res.StatusCode == http.StatusOK && tag != "" {
+		rq.etag.Store(&tag)
+	}
 	data, err := io.ReadAll(res.Body)
 	return res.StatusCode, data, err
 }
@@ -340,8 +364,9 @@ func (b *bench) drive(ctx context.Context, base string, sc scenario) result {
 			var mine []time.Duration
 			bad4, bad5 := 0, 0
 			for ctx.Err() == nil {
+				rq := sc(r)
 				t0 := time.Now()
-				status, _, err := b.send(ctx, base, sc(r))
+				status, _, err := b.send(ctx, base, rq)
 				if ctx.Err() != nil {
 					break
 				}

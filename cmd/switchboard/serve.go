@@ -334,6 +334,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	ready := newReadiness(nil, logger)
+	var work *background
 	// start finishes the set-up on an open database and opens the gate.
 	start := func(db *sqlstore.DB) error {
 		if path := db.CreatedFile(); path != "" {
@@ -357,6 +358,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			MaxInFlight: cfg.MaxInFlight, MaxRunning: cfg.MaxRunning,
 			Reset: integ.resetter(db), Ready: func(*http.Request) error { return ready.ready() }}
 		gate.Open(api.Handler())
+		work = startBackground(ctx, db, logger)
 		return nil
 	}
 	if db != nil {
@@ -389,6 +391,8 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		}
 	}
 
+	// Registered after the database's Close, so it runs before it.
+	defer func() { work.stop() }()
 	select {
 	case err := <-served:
 		return err

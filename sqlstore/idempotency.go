@@ -1,0 +1,265 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	sb "github.com/switchboard-sip/switchboard"
+)
+
+const (
+	selectIdempotencyKey = `SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE partner_sid = ? AND idem_key = ?`
+	deleteIdempotencyKey = `DELETE FROM idempotency_keys WHERE partner_sid = ? AND idem_key = ? AND created_at <= ?`
+	insertIdempotencyKey = `INSERT INTO idempotency_keys (partner_sid, idem_key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`
+	// pruneIdempotencyKeys deletes one batch of the oldest expired records.
+	pruneIdempotencyKeys = `DELETE FROM idempotency_keys WHERE (partner_sid, idem_key) IN
+		(SELECT partner_sid, idem_key FROM idempotency_keys WHERE created_at <= ? ORDER BY created_at LIMIT ?)`
+)
+
+// claimKeyQuery is PostgreSQL's first statement of a keyed create, one
+// round trip: it takes the key's lock ($1) without waiting, reads the key's
+// live record, and when it got the lock and there is none, writes the
+// request's record (over an expired one). Inserted 0 with the lock and no
+// record read: a record committed after the statement's snapshot was taken
+// is in the way.
+func (db *DB) claimKeyQuery() string {
+	return `WITH l AS (SELECT ` + db.dialect.keyLock() + ` AS got),
+	old AS (SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE partner_sid = $2 AND idem_key = $3 AND created_at > $8),
+	ins AS (INSERT INTO idempotency_keys (partner_sid, idem_key, request_hash, status, body, created_at)
+		SELECT $2::text, $3::text, $4::text, $5::integer, $6::bytea, $7::bigint FROM l WHERE l.got AND NOT EXISTS (SELECT 1 FROM old)
+		ON CONFLICT (partner_sid, idem_key) DO UPDATE SET request_hash = excluded.request_hash, status = excluded.status,
+			body = excluded.body, created_at = excluded.created_at WHERE idempotency_keys.created_at <= $8
+		RETURNING 1)
+	SELECT l.got, old.request_hash, old.status, old.body, old.created_at, (SELECT count(*) FROM ins) FROM l LEFT JOIN old ON true`
+}
+
+// idempotencyStatements are the hot statements of keyed creates, prepared
+// on the write pool.
+func (db *DB) idempotencyStatements() []string {
+	if db.dialect.keyLock() != "" {
+		return []string{db.claimKeyQuery()}
+	}
+	return []string{insertIdempotencyKey}
+}
+
+// keyRecord is a key's record as read.
+type keyRecord struct {
+	hash      sql.NullString
+	status    sql.NullInt64
+	body      []byte
+	createdAt sql.NullInt64
+}
+
+// answer is the outcome of a request that finds the record: its answer
+// again, or ErrKeyReused; done is false when there is no live record.
+func (k *keyRecord) answer(req sb.IdempotentCreate) (ans sb.Answer, done bool, err error) {
+	if !k.hash.Valid || k.createdAt.Int64 <= req.Now.Add(-sb.IdempotencyWindow).UnixMilli() {
+		return sb.Answer{}, false, nil
+	}
+	if k.hash.String != req.RequestHash {
+		return sb.Answer{}, true, sb.ErrKeyReused
+	}
+	return sb.Answer{Status: int(k.status.Int64), Body: k.body}, true, nil
+}
+
+// readKey reads the key's record on the read pool.
+func (db *DB) readKey(ctx context.Context, req sb.IdempotentCreate) (keyRecord, error) {
+	var k keyRecord
+	err := db.readRetrying(ctx, func() error {
+		return db.readRow(ctx, selectIdempotencyKey, req.PartnerSID, req.Key).Scan(&k.hash, &k.status, &k.body, &k.createdAt)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil
+	}
+	return k, err
+}
+
+var (
+	// errKeyInTheWay: the record a request would write met the key's
+	// record, written since the request looked: run again, to replay it.
+	errKeyInTheWay = errors.New("a record of the key is in the way")
+)
+
+// createFailed is a create that failed in the transaction: on PostgreSQL
+// the failed statement aborted the transaction, so its answer is recorded
+// in a transaction of its own.
+type createFailed struct{ err error }
+
+func (e *createFailed) Error() string { return e.err.Error() }
+
+// CreateEndpointOnce creates only when the key is new, in one transaction
+// with the key's record, so that a crash never leaves an endpoint without
+// its key's record or the reverse. The record is written first (the answer
+// of a create does not depend on the row's id); a create that then fails
+// (a taken address or login) undoes the transaction, and its answer is
+// recorded alone.
+//
+// The primary key of idempotency_keys is the invariant: of two requests
+// with one key, the second finds the first's record when it writes its own
+// and replays it.
+//
+// While a request holds a key, the others with that key are answered
+// ErrKeyInFlight. On PostgreSQL the marker is a transaction-level advisory
+// lock on the key, taken without waiting in the statement that reads and
+// writes the record (claimKeyQuery): it is seen by every process and
+// released when the transaction ends, however it ends, a killed process's
+// connection included, so no marker outlives its request. On SQLite the
+// write transaction is exclusive (across processes too): a second request
+// runs after the first has committed; its insert of the record fails on
+// the primary key, and it reads the record and replays it (a new key, the
+// common case, costs the one writer no look-up).
+func (db *DB) CreateEndpointOnce(ctx context.Context, req sb.IdempotentCreate) (sb.Answer, bool, error) {
+	expired := false // SQLite: a record past its window is in the way
+	for attempt := 1; ; attempt++ {
+		ans, replayed, err := db.createOnceRetryingLogins(ctx, req, expired)
+		again := attempt < maxAttempts
+		if failed := (*createFailed)(nil); errors.As(err, &failed) && again {
+			req.Endpoint, req.Err = nil, failed.err // its answer is recorded alone
+			continue
+		}
+		table, unique := db.dialect.uniqueViolation(err)
+		if (errors.Is(err, errKeyInTheWay) || (unique && table == "idempotency_keys")) && again {
+			rec, err := db.readKey(ctx, req)
+			if err != nil {
+				return sb.Answer{}, false, err
+			}
+			if ans, done, err := rec.answer(req); done {
+				return ans, err == nil, err
+			}
+			expired = rec.hash.Valid
+			continue
+		}
+		return ans, replayed, err
+	}
+}
+
+// createOnceRetryingLogins is createOnce with a new login while the
+// endpoint's is taken (sb.RetryLogins).
+func (db *DB) createOnceRetryingLogins(ctx context.Context, req sb.IdempotentCreate, expired bool) (ans sb.Answer, replayed bool, err error) {
+	if req.Endpoint == nil {
+		return db.createOnce(ctx, req, expired)
+	}
+	retried := sb.RetryLogins(req.Endpoint, func(*sb.Endpoint) error {
+		ans, replayed, err = db.createOnce(ctx, req, expired)
+		if failed := (*createFailed)(nil); errors.As(err, &failed) && errors.Is(failed.err, sb.ErrLoginTaken) {
+			return sb.ErrLoginTaken
+		}
+		return nil
+	})
+	if retried != nil {
+		return sb.Answer{}, false, retried
+	}
+	return ans, replayed, err
+}
+
+// createOnce is one transaction: the key's record (on PostgreSQL with the
+// key's lock), then the create unless req.Endpoint is nil. expired
+// (SQLite): delete the key's record that is past its window first.
+func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired bool) (sb.Answer, bool, error) {
+	ans, record := req.Answer(req.Endpoint, req.Err)
+	if !record {
+		// Nothing to record: the key's record, if any, is still the answer.
+		rec, err := db.readKey(ctx, req)
+		if err != nil {
+			return sb.Answer{}, false, err
+		}
+		if ans, done, err := rec.answer(req); done {
+			return ans, err == nil, err
+		}
+		if req.Err == nil {
+			return sb.Answer{}, false, errors.New("idempotent create: the answer to a success was not recorded")
+		}
+		return sb.Answer{}, false, req.Err
+	}
+	var replay sb.Answer
+	var replayed bool
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		replay, replayed = sb.Answer{}, false
+		cutoff, now := req.Now.Add(-sb.IdempotencyWindow).UnixMilli(), req.Now.UnixMilli()
+		if db.dialect.keyLock() != "" {
+			var got bool
+			var rec keyRecord
+			var inserted int
+			err := db.queryRow(ctx, tx, db.claimKeyQuery(), keyLockID(req.PartnerSID, req.Key), req.PartnerSID, req.Key,
+				req.RequestHash, ans.Status, ans.Body, now, cutoff).Scan(&got, &rec.hash, &rec.status, &rec.body, &rec.createdAt, &inserted)
+			switch {
+			case err != nil:
+				return err
+			case !got:
+				return sb.ErrKeyInFlight
+			case rec.hash.Valid:
+				var err error
+				replay, _, err = rec.answer(req)
+				replayed = err == nil
+				return err
+			case inserted == 0:
+				return errKeyInTheWay
+			}
+		} else {
+			if expired { // not pruned yet: the key is new again
+				if _, err := db.exec(ctx, tx, deleteIdempotencyKey, req.PartnerSID, req.Key, cutoff); err != nil {
+					return err
+				}
+			}
+			if _, err := db.exec(ctx, tx, insertIdempotencyKey, req.PartnerSID, req.Key, req.RequestHash, ans.Status, ans.Body, now); err != nil {
+				return err
+			}
+		}
+		if req.Endpoint != nil {
+			if err := db.insertEndpoint(ctx, tx, req.Endpoint); err != nil {
+				if sb.ErrorKindOf(err) != 0 || errors.Is(err, sb.ErrLoginTaken) {
+					return &createFailed{err}
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	if replayed {
+		return replay, true, err
+	}
+	return ans, false, err
+}
+
+// keyLockID is the advisory lock of a partner's key: 64 bits of a hash (two
+// keys sharing one would at worst answer each other's retries 409 while
+// both run).
+func keyLockID(partnerSID, key string) int64 {
+	h := sha256.Sum256([]byte(partnerSID + "\x00" + key))
+	return int64(binary.BigEndian.Uint64(h[:8]))
+}
+
+// pruneBatch is how many expired key records one prune transaction deletes:
+// small, so that pruning never holds the writer (SQLite) or many row locks
+// for long.
+const pruneBatch = 500
+
+// PruneIdempotencyKeys deletes the key records older than the window at
+// now, a batch per transaction, and returns how many it deleted.
+func (db *DB) PruneIdempotencyKeys(ctx context.Context, now time.Time) (int64, error) {
+	cutoff := now.Add(-sb.IdempotencyWindow).UnixMilli()
+	var total int64
+	for ctx.Err() == nil {
+		var n int64
+		err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, db.q(pruneIdempotencyKeys), cutoff, pruneBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+	return total, ctx.Err()
+}

@@ -1,0 +1,109 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	sb "github.com/switchboard-sip/switchboard"
+	"github.com/switchboard-sip/switchboard/sqlstore"
+	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
+)
+
+func onceRequest(t *testing.T, c sb.Caller, key string, now time.Time) sb.IdempotentCreate {
+	return sb.IdempotentCreate{
+		PartnerSID: c.PartnerSID, Key: key, RequestHash: "h", Now: now,
+		Endpoint: newEndpoint(t, c, sb.Body{"type": "conference", "name": key}),
+		Answer: func(e *sb.Endpoint, err error) (sb.Answer, bool) {
+			if err != nil {
+				return sb.Answer{}, false
+			}
+			return sb.Answer{Status: 200, Body: []byte(e.EndpointSID)}, true
+		},
+	}
+}
+
+// On PostgreSQL a key is in flight exactly while a transaction holds its
+// advisory lock, in any process: another session's lock makes the create
+// answer ErrKeyInFlight and create nothing, and once that session is gone
+// (as when its process is killed: the server ends the session and its
+// locks) the key is free again.
+func TestKeyInFlightAcrossSessions(t *testing.T) {
+	dsn := sqlstoretest.PostgresDSN(t)
+	db := sqlstoretest.Open(t, dsn)
+	other := sqlstoretest.Open(t, dsn) // as another process would
+	c := newPartner(t, db, "p")
+	conn, err := sqlstore.WritePool(other).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var holder int
+	if err := tx.QueryRow(`SELECT pg_backend_pid() FROM (SELECT pg_advisory_xact_lock($1)) l`, sqlstore.KeyLockID(c.PartnerSID, "held")).Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.CreateEndpointOnce(ctx, onceRequest(t, c, "held", time.Now())); !errors.Is(err, sb.ErrKeyInFlight) {
+		t.Fatalf("while another session holds the key: %v", err)
+	}
+	// The lock names the partner's key only.
+	if _, _, err := db.CreateEndpointOnce(ctx, onceRequest(t, c, "free", time.Now())); err != nil {
+		t.Fatalf("another key: %v", err)
+	}
+	// The holder's session dies in its transaction, as when its process is
+	// killed.
+	if _, err := sqlstore.WritePool(db).Exec(`SELECT pg_terminate_backend($1)`, holder); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer tx.Rollback()
+	for gone := false; !gone; { // pg_terminate_backend only signals the session
+		var n int
+		sqlstore.ReadPool(db).QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, holder).Scan(&n)
+		gone = n == 0
+		time.Sleep(10 * time.Millisecond)
+	}
+	ans, replayed, err := db.CreateEndpointOnce(ctx, onceRequest(t, c, "held", time.Now()))
+	if err != nil || replayed || ans.Status != 200 {
+		t.Fatalf("after the holder went away: %v %v %v", ans, replayed, err)
+	}
+	page, err := sb.ListPage(ctx, db, c.PartnerSID, sb.ListQuery{Limit: 10})
+	if err != nil || page.Total != 2 {
+		t.Fatalf("%v endpoints (%v), want 2", page.Total, err)
+	}
+}
+
+// Expired records are pruned in batches, oldest first; live ones stay.
+func TestPruneIdempotencyKeys(t *testing.T) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
+		c := newPartner(t, db, "p")
+		start := time.Now()
+		old := sqlstore.PruneBatch + 7
+		insert := sqlstore.Rebind(db, `INSERT INTO idempotency_keys (partner_sid, idem_key, request_hash, status, body, created_at) VALUES (?, ?, 'h', 200, '{}', ?)`)
+		for i := range old {
+			if _, err := sqlstore.WritePool(db).Exec(insert, c.PartnerSID, fmt.Sprint("old-", i), start.UnixMilli()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := db.CreateEndpointOnce(ctx, onceRequest(t, c, "young", start.Add(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		n, err := db.PruneIdempotencyKeys(context.Background(), start.Add(sb.IdempotencyWindow))
+		if err != nil || n != int64(old) {
+			t.Fatalf("pruned %d (%v), want %d", n, err, old)
+		}
+		var left int
+		sqlstore.ReadPool(db).QueryRow(`SELECT count(*) FROM idempotency_keys`).Scan(&left)
+		if left != 1 {
+			t.Fatalf("%d records left, want the young one", left)
+		}
+		ans, replayed, err := db.CreateEndpointOnce(ctx, onceRequest(t, c, "young", start.Add(2*time.Hour)))
+		if err != nil || !replayed || ans.Status != 200 {
+			t.Fatalf("the young key after pruning: %v %v %v", ans, replayed, err)
+		}
+	})
+}
