@@ -51,6 +51,10 @@ type DB struct {
 	memoryKeeper *sql.DB
 	// file is the SQLite file; nil on PostgreSQL and in memory.
 	file *sqliteFile
+	// signal wakes the change feed's followers (notify.go).
+	signal changeSignal
+	// dsn is PostgreSQL's address, for the feed's LISTEN connection.
+	dsn string
 }
 
 // Options tune Open.
@@ -117,6 +121,9 @@ func (db *DB) start(ctx context.Context, opt Options) error {
 	if db.committer != nil {
 		db.committer.stmts = db.writes
 	}
+	if db.isPostgres() {
+		db.startNotifier()
+	}
 	return nil
 }
 
@@ -182,7 +189,7 @@ func open(dsn string, opt Options) (*DB, error) {
 		pool.SetMaxOpenConns(opt.MaxConns)
 		pool.SetMaxIdleConns(opt.MaxConns)
 		pool.SetConnMaxIdleTime(5 * time.Minute)
-		return &DB{dialect: postgresDialect{}, write: pool, read: pool}, nil
+		return &DB{dialect: postgresDialect{}, write: pool, read: pool, dsn: dsn}, nil
 	}
 	return nil, fmt.Errorf("unsupported database address %q (want sqlite:PATH, memory or postgres://...)", redactDSN(dsn))
 }
@@ -228,7 +235,9 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var opts []goose.ProviderOption
+	// Migrations numbered on parallel branches may land in any order: a
+	// database at 7 still gets a 6 merged later.
+	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true)}
 	if _, ok := db.dialect.(postgresDialect); ok {
 		// Several processes may start at once on one database: one migrates,
 		// the others wait on an advisory lock.
@@ -253,6 +262,7 @@ func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) 
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	db.closeSignal()
 	if db.committer != nil {
 		db.committer.close()
 	}

@@ -56,12 +56,13 @@ func (s statements) close() {
 func (db *DB) prepare(ctx context.Context) error {
 	var err error
 	db.lists = &statementCache{pool: db.read, rebind: db.q}
-	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint, selectTokenCaller)
+	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint, selectEndpointAt, selectTokenCaller)
 	if err != nil {
 		return err
 	}
 	writes := []string{insertEndpointRow, insertAddressRow, insertAttributeRow, insertClaimRow, updateEndpointRow,
 		deleteAddressRows, deleteAttributeRows, deleteClaimRows, deleteEndpointRow, db.lockedQuery()}
+	writes = append(writes, db.changeStatements()...)
 	if db.committer != nil {
 		writes = append(writes, beginSavepoint, rollbackSavepoint, releaseSavepoint)
 	}
