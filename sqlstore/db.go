@@ -123,6 +123,16 @@ func (db *DB) start(ctx context.Context, opt Options) error {
 		db.committer.record = func(tx *sql.Tx, changes []pendingChange) error {
 			return db.writeChanges(context.Background(), tx, changes)
 		}
+		if db.isPostgres() {
+			// Batches on several connections can deadlock on the rows
+			// their jobs lock (two PATCHes of the same two endpoints);
+			// PostgreSQL would find out only after deadlock_timeout (1 s).
+			// A job waiting longer than this on a lock gives up instead
+			// (rolled back to its savepoint, it runs again in a later
+			// batch). The records wait for their turn without a limit.
+			db.committer.jobLocks = `SET LOCAL lock_timeout = '50ms'`
+			db.committer.recordLocks = `SET LOCAL lock_timeout = 0`
+		}
 	}
 	if db.isPostgres() {
 		db.startNotifier()

@@ -31,6 +31,9 @@ type committer struct {
 	done  sync.WaitGroup
 	// record writes a batch's change records (set by Open).
 	record func(tx *sql.Tx, changes []pendingChange) error
+	// jobLocks and recordLocks, when set, run before the batch's jobs and
+	// before its records (PostgreSQL: the jobs' lock timeout).
+	jobLocks, recordLocks string
 
 	mu       sync.Mutex
 	deferred map[*sql.Tx]*[]pendingChange // the changes of each running batch
@@ -117,6 +120,12 @@ func (c *committer) commit(batch []*writeJob) {
 			delete(c.deferred, tx)
 			c.mu.Unlock()
 		}()
+		if c.jobLocks != "" {
+			if err := c.exec(tx, c.jobLocks); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
 		for i, j := range batch {
 			if err := c.exec(tx, beginSavepoint); err != nil {
 				tx.Rollback()
@@ -136,6 +145,12 @@ func (c *committer) commit(batch []*writeJob) {
 			}
 		}
 		if len(*changes) > 0 {
+			if c.recordLocks != "" {
+				if err := c.exec(tx, c.recordLocks); err != nil {
+					tx.Rollback()
+					return err
+				}
+			}
 			if err := c.record(tx, *changes); err != nil {
 				tx.Rollback()
 				return err
