@@ -17,6 +17,7 @@ const (
 	KindNotFound                        // 404 not found
 	KindConflict                        // 409 conflict error
 	KindForbidden                       // 403 forbidden
+	KindGone                            // 410 gone (the change feed's pruned changes)
 )
 
 // FieldError is one entry of a CarrierX error body. Field and ReferenceSID

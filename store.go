@@ -49,6 +49,18 @@ type Store interface {
 	// them, so a page is never held whole in memory; they are valid only
 	// during write. An error of write ends the read and is returned.
 	ListEndpoints(ctx context.Context, partnerSID string, q ListQuery, write func(PageInfo, iter.Seq2[*Endpoint, error]) error) error
+
+	// EndpointAt is Endpoint with the partner's change feed revision read
+	// on the same snapshot.
+	EndpointAt(ctx context.Context, partnerSID, endpointSID string) (*Endpoint, int64, error)
+	// PartnerChanges returns up to limit of the partner's changes above
+	// revision since, in revision order, and the partner's current
+	// revision. ErrChangesPruned: a change above since was pruned; a bad
+	// request (field since): since is above the current revision.
+	PartnerChanges(ctx context.Context, partnerSID string, since int64, limit int) (changes []EndpointChange, current int64, err error)
+	// ChangeNotify returns a channel closed by the next change committed
+	// after the call (by any process on the database).
+	ChangeNotify(ctx context.Context) (<-chan struct{}, error)
 }
 
 var (
@@ -114,6 +126,9 @@ type PageInfo struct {
 	Count   int  // items on the page
 	Total   int  // every endpoint the filter selects
 	HasMore bool // more items lie further in the direction of travel
+	// Revision is the partner's change feed revision on the page's
+	// snapshot: the page holds every change up to it and none after.
+	Revision int64
 }
 
 // EndpointPage is a page read whole.

@@ -67,6 +67,7 @@ var kindStatus = map[sb.ErrorKind]struct {
 	sb.KindNotFound:   {http.StatusNotFound, "not found"},
 	sb.KindConflict:   {http.StatusConflict, "conflict error"},
 	sb.KindForbidden:  {http.StatusForbidden, "forbidden"},
+	sb.KindGone:       {http.StatusGone, "gone"},
 }
 
 // An error answer stays small whatever the request held: a 1 MiB body of

@@ -90,6 +90,14 @@ func (postgresDialect) retryable(err error) bool {
 	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
 }
 
+// lockTimedOut reports whether err is a lock timeout: on PostgreSQL, a
+// group commit job that waited on a lock longer than its batch allows
+// (rolled back to its savepoint alone).
+func lockTimedOut(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "55P03"
+}
+
 func (postgresDialect) connectionLost(err error) bool {
 	if err == nil {
 		return false

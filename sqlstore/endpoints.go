@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -11,7 +13,12 @@ import (
 )
 
 func (db *DB) CreateEndpoint(ctx context.Context, e *sb.Endpoint) error {
-	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.insertEndpoint(ctx, tx, e) })
+	return db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.insertEndpoint(ctx, tx, e); err != nil {
+			return err
+		}
+		return db.recordChanges(ctx, tx, pendingChange{sb.ChangeCreated, e})
+	})
 }
 
 func (db *DB) insertEndpoint(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
@@ -116,7 +123,7 @@ func (db *DB) lockedEndpoint(ctx context.Context, tx *sql.Tx, partnerSID, endpoi
 
 func (db *DB) UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string, change func(cur *sb.Endpoint) (*sb.Endpoint, error)) (*sb.Endpoint, error) {
 	var next *sb.Endpoint
-	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cur, err := db.lockedEndpoint(ctx, tx, partnerSID, endpointSID)
 		if err != nil {
 			return err
@@ -125,7 +132,16 @@ func (db *DB) UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string
 			return err
 		}
 		next.ID = cur.ID
-		return db.rewrite(ctx, tx, cur, next)
+		// An update that stores exactly what was there writes nothing and
+		// records no change.
+		same, err := sameEndpoint(cur, next)
+		if err != nil || same {
+			return err
+		}
+		if err := db.rewrite(ctx, tx, cur, next); err != nil {
+			return err
+		}
+		return db.recordChanges(ctx, tx, pendingChange{sb.ChangeUpdated, next})
 	})
 	if err != nil {
 		return nil, err
@@ -138,7 +154,7 @@ func (db *DB) DeleteEndpoint(ctx context.Context, partnerSID, endpointSID string
 }
 
 func (db *DB) DeleteEndpointIf(ctx context.Context, partnerSID, endpointSID string, precondition func(cur *sb.Endpoint) error) error {
-	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cur, err := db.lockedEndpoint(ctx, tx, partnerSID, endpointSID)
 		if err != nil {
 			return err
@@ -154,9 +170,22 @@ func (db *DB) DeleteEndpointIf(ctx context.Context, partnerSID, endpointSID stri
 		if err := db.deleteSearchRows(ctx, tx, cur.ID); err != nil {
 			return err
 		}
-		_, err = db.exec(ctx, tx, deleteEndpointRow, cur.ID)
-		return err
+		if _, err = db.exec(ctx, tx, deleteEndpointRow, cur.ID); err != nil {
+			return err
+		}
+		return db.recordChanges(ctx, tx, pendingChange{sb.ChangeDeleted, cur})
 	})
+}
+
+// sameEndpoint reports whether two states of an endpoint are the same in
+// everything the API shows.
+func sameEndpoint(a, b *sb.Endpoint) (bool, error) {
+	x, err := json.Marshal(a)
+	if err != nil {
+		return false, err
+	}
+	y, err := json.Marshal(b)
+	return bytes.Equal(x, y), err
 }
 
 // rewrite stores next over cur: the row, and of the side-table rows only
@@ -216,7 +245,7 @@ func (db *DB) systemGateways(ctx context.Context, tx *sql.Tx) ([]sb.IPPort, erro
 // system_gateway endpoint hold exactly them: existing ones keep their SID,
 // missing ones are created.
 func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
-	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, stmt := range []string{`DELETE FROM system_gateways`, `DELETE FROM ip_claims WHERE endpoint_id IS NULL`} {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err
@@ -227,17 +256,18 @@ func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
 				return err
 			}
 		}
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT p.partner_sid, e.id, e.endpoint_sid FROM partners p
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT p.partner_sid, e.id, e.endpoint_sid, e.addresses FROM partners p
 			LEFT JOIN endpoints e ON e.partner_sid = p.partner_sid AND e.type = ? ORDER BY p.partner_sid`), string(sb.TypeSystemGateway))
 		if err != nil {
 			return err
 		}
 		var gateways []*sb.Endpoint
+		var changes []pendingChange
 		for rows.Next() {
 			var partner string
 			var id sql.NullInt64
-			var sid sql.NullString
-			if err := rows.Scan(&partner, &id, &sid); err != nil {
+			var sid, addresses sql.NullString
+			if err := rows.Scan(&partner, &id, &sid, &addresses); err != nil {
 				rows.Close()
 				return err
 			}
@@ -245,6 +275,12 @@ func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
 			g.ID, g.EndpointSID = id.Int64, sid.String
 			if !sid.Valid {
 				g.EndpointSID = sb.NewSID()
+				changes = append(changes, pendingChange{sb.ChangeCreated, g})
+			} else if doc, err := document(g.Addresses); err != nil {
+				rows.Close()
+				return err
+			} else if doc != addresses.String {
+				changes = append(changes, pendingChange{sb.ChangeUpdated, g})
 			}
 			gateways = append(gateways, g)
 		}
@@ -273,7 +309,7 @@ func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
 				return err
 			}
 		}
-		return nil
+		return db.recordChanges(ctx, tx, changes...)
 	})
 }
 

@@ -177,7 +177,7 @@ func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired b
 	}
 	var replay sb.Answer
 	var replayed bool
-	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		replay, replayed = sb.Answer{}, false
 		cutoff, now := req.Now.Add(-sb.IdempotencyWindow).UnixMilli(), req.Now.UnixMilli()
 		if db.dialect.keyLock() != "" {
@@ -216,6 +216,7 @@ func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired b
 				}
 				return err
 			}
+			return db.recordChanges(ctx, tx, pendingChange{sb.ChangeCreated, req.Endpoint})
 		}
 		return nil
 	})

@@ -138,6 +138,11 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	defer tx.Rollback()
 
 	var info sb.PageInfo
+	// The partner's revision on the list's snapshot (the change feed's
+	// starting point).
+	if err := tx.QueryRowContext(ctx, db.q(selectPartnerRevision), partnerSID).Scan(&info.Revision); err != nil {
+		return err
+	}
 	if err := db.txRow(ctx, tx, countStmt, countQuery, args...).Scan(&info.Total); err != nil {
 		return err
 	}

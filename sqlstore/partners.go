@@ -13,7 +13,7 @@ import (
 // CreatePartner stores a partner and, when the operator configured system
 // gateways, its system_gateway endpoint, in one transaction.
 func (db *DB) CreatePartner(ctx context.Context, p sb.Partner, passwordHash string) error {
-	return db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO partners (partner_sid, name, login, password_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
 			p.PartnerSID, p.Name, nullString(p.Login), nullString(passwordHash), p.Scopes.String(), now())
 		if _, unique := db.dialect.uniqueViolation(err); unique {
@@ -26,7 +26,11 @@ func (db *DB) CreatePartner(ctx context.Context, p sb.Partner, passwordHash stri
 		if err != nil || len(gateways) == 0 {
 			return err
 		}
-		return db.insertEndpoint(ctx, tx, sb.NewSystemGateway(p.PartnerSID, gateways))
+		g := sb.NewSystemGateway(p.PartnerSID, gateways)
+		if err := db.insertEndpoint(ctx, tx, g); err != nil {
+			return err
+		}
+		return db.recordChanges(ctx, tx, pendingChange{sb.ChangeCreated, g})
 	})
 }
 

@@ -43,41 +43,44 @@ func (db *DB) TokenOwner(ctx context.Context, tokenHash string) (partnerSID stri
 // failure (a duplicate IP against another partner, sb.ErrLoginTaken) leaves
 // everything as it was. It returns how many endpoints it deleted.
 func (db *DB) ResetEndpoints(ctx context.Context, partnerSID string, endpoints []*sb.Endpoint) (deleted int, err error) {
-	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		deleted = 0 // the transaction may run again
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT id FROM endpoints WHERE partner_sid = ? AND type <> ? ORDER BY id`+db.dialect.forUpdate()),
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT `+endpointColumns+` FROM endpoints e WHERE partner_sid = ? AND type <> ? ORDER BY id`+db.dialect.forUpdate()),
 			partnerSID, string(sb.TypeSystemGateway))
 		if err != nil {
 			return err
 		}
-		var ids []int64
+		var gone []*sb.Endpoint
 		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
+			e, err := scanEndpoint(rows)
+			if err != nil {
 				rows.Close()
 				return err
 			}
-			ids = append(ids, id)
+			gone = append(gone, e)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if err := db.deleteSearchRows(ctx, tx, id); err != nil {
+		changes := make([]pendingChange, 0, len(gone)+len(endpoints))
+		for _, e := range gone {
+			if err := db.deleteSearchRows(ctx, tx, e.ID); err != nil {
 				return err
 			}
-			if _, err := db.exec(ctx, tx, deleteEndpointRow, id); err != nil {
+			if _, err := db.exec(ctx, tx, deleteEndpointRow, e.ID); err != nil {
 				return err
 			}
+			changes = append(changes, pendingChange{sb.ChangeDeleted, e})
 		}
-		deleted = len(ids)
+		deleted = len(gone)
 		for _, e := range endpoints {
 			if err := db.insertEndpoint(ctx, tx, e); err != nil {
 				return err
 			}
+			changes = append(changes, pendingChange{sb.ChangeCreated, e})
 		}
-		return nil
+		return db.recordChanges(ctx, tx, changes...)
 	})
 	return deleted, err
 }

@@ -64,7 +64,7 @@ func (db *DB) prepare(ctx context.Context) error {
 	}
 	var err error
 	db.lists = &statementCache{pool: db.read, rebind: db.q}
-	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint, selectIdempotencyKey)
+	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint, selectEndpointAt, selectIdempotencyKey)
 	if err != nil {
 		return err
 	}
@@ -75,6 +75,7 @@ func (db *DB) prepare(ctx context.Context) error {
 	writes := []string{insertEndpointRow, insertAddressRow, insertAttributeRow, insertClaimRow, updateEndpointRow,
 		deleteAddressRows, deleteAttributeRows, deleteClaimRows, deleteEndpointRow, db.lockedQuery()}
 	writes = append(writes, db.idempotencyStatements()...)
+	writes = append(writes, db.changeStatements()...)
 	if db.committer != nil {
 		writes = append(writes, beginSavepoint, rollbackSavepoint, releaseSavepoint)
 	}

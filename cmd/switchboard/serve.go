@@ -58,6 +58,11 @@ type serveConfig struct {
 	// StatementTimeout is the deadline of every read statement (a list's
 	// until its answer begins); past it the request answers 503.
 	StatementTimeout time.Duration
+	// The change feed: followers per credential, the idle streams'
+	// keep-alive interval, how long changes are kept.
+	MaxStreams       int
+	StreamKeepAlive  time.Duration
+	ChangesRetention time.Duration
 }
 
 // Connection limits. An idle keep-alive connection is closed after
@@ -115,6 +120,7 @@ func newServeCommand(getenv func(string) string, runServe func(context.Context, 
 	withEnv(fs, "max-running", "SWITCHBOARD_MAX_RUNNING")
 	fs.DurationVar(&cfg.StatementTimeout, "statement-timeout", sqlstore.DefaultStatementTimeout, "`duration` a database read may take (a list's until its answer begins) before it is stopped and answered 503")
 	withEnv(fs, "statement-timeout", "SWITCHBOARD_STATEMENT_TIMEOUT")
+	addChangeFeedFlags(fs, &cfg)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg.DB = *dsn
 		cfg.SystemGateways = gateways.addrs
@@ -176,6 +182,7 @@ func (c serveConfig) validate() error {
 	if c.MaxRunning < 1 {
 		errs = append(errs, fmt.Errorf("--max-running %d: want 1 or more", c.MaxRunning))
 	}
+	errs = append(errs, c.validateChangeFeed()...)
 	errs = append(errs, c.validateIntegrator()...)
 	if len(errs) == 0 {
 		return nil
@@ -333,6 +340,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		ConnState:         conns.ConnState,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Shutting down ends the change feed's streams and long polls.
+	stopping := make(chan struct{})
+	srv.RegisterOnShutdown(func() { close(stopping) })
+	stopPruner := func() {}
 	ready := newReadiness(nil, logger)
 	var work *background
 	// start finishes the set-up on an open database and opens the gate.
@@ -356,13 +367,15 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		api := &httpapi.Server{Store: db, PublicURL: cfg.PublicURL, Logger: logger, AccessLog: true,
 			Registry: registry, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
 			MaxInFlight: cfg.MaxInFlight, MaxRunning: cfg.MaxRunning,
+			MaxStreams: cfg.MaxStreams, KeepAlive: cfg.StreamKeepAlive, Stopping: stopping,
 			Reset: integ.resetter(db), Ready: func(*http.Request) error { return ready.ready() }}
+		stopPruner = startPruner(db, cfg.ChangesRetention, logger)
 		gate.Open(api.Handler())
 		work = startBackground(ctx, db, logger)
 		return nil
 	}
 	if db != nil {
-		defer db.Close()
+		defer func() { stopPruner(); db.Close() }()
 		if err := start(db); err != nil {
 			ln.Close()
 			return err
@@ -377,7 +390,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if db == nil {
 		db, err = openWithRetry(ctx, cfg.DB, cfg.storeOptions(), logger)
 		if err == nil && db != nil {
-			defer db.Close()
+			defer func() { stopPruner(); db.Close() }()
 			err = start(db)
 			if err == nil {
 				logger.Info("database reachable; serving the API")
