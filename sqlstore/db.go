@@ -362,8 +362,8 @@ const maxAttempts = 5
 // runs to its end, so its outcome is never half-known (and on SQLite an
 // interrupted statement would roll back its batch-mates' work too).
 //
-// On SQLite the transaction joins the group commit. On PostgreSQL it runs
-// again when that is safe: the database aborted it as a concurrency victim,
+// The transaction joins the group commit (unless Options.NoGroupCommit).
+// It runs again when that is safe: the database aborted it as a concurrency victim,
 // or the connection was lost before COMMIT was sent (it then did nothing).
 // A connection lost during COMMIT leaves the outcome unknown, so that error
 // is returned. fn must have no other effects.
