@@ -162,20 +162,48 @@ func TestChangesErrors(t *testing.T) {
 // no place among its credential's requests in flight.
 func TestLongPoll(t *testing.T) {
 	onBackends(t, func(t *testing.T, f *fixture) {
-		f.withServer(&Server{MaxInFlight: 1, MaxRunning: 1})
-		polled := make(chan changePage, 1)
-		go func() { polled <- f.changes(f.admin, "?wait=60") }()
+		api := f.withServer(&Server{MaxInFlight: 1, MaxRunning: 1})
+		// The poll runs in a goroutine of its own, which must not call
+		// t.Fatal: it hands its raw answer over.
+		polled := make(chan response, 1)
+		go func() { polled <- f.do("GET", "/core/v2/endpoints/changes?wait=60", f.admin, "") }()
+		waitFor(t, "the poll to wait", func() bool { return api.streams.count() > 0 })
 		// The poll holds nothing a write needs: with one request in
-		// flight allowed, the create still runs (and wakes the poll).
-		waitFor(t, "the poll to wait", func() bool {
+		// flight allowed, the create still runs (and wakes the poll). The
+		// poll gives its place back just after it becomes a follower, so
+		// a POST in between may still meet the cap (429, nothing created).
+		waitFor(t, "the create", func() bool {
 			r := f.do("POST", "/core/v2/endpoints", f.admin, `{"type":"conference","name":"woken"}`)
+			if r.status != 200 && r.status != 429 {
+				t.Fatalf("create: %d %s", r.status, r.body)
+			}
 			return r.status == 200
 		})
-		p := <-polled
+		var r response
+		select {
+		case r = <-polled:
+		case <-time.After(90 * time.Second): // past the poll's own wait of 60 s
+			t.Fatal("the poll never answered")
+		}
+		var p changePage
+		if r.status != 200 || json.Unmarshal([]byte(r.body), &p) != nil {
+			t.Fatalf("poll: %d %s", r.status, r.body)
+		}
 		if p.Count < 1 || p.Items[0].Endpoint.Name != "woken" || p.Items[0].Revision != 1 {
 			t.Fatalf("%+v", p)
 		}
 	})
+}
+
+// count is how many followers every credential has.
+func (f *followers) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, k := range f.byKey {
+		n += k
+	}
+	return n
 }
 
 // sseEvent is one event of a stream.
