@@ -1,11 +1,16 @@
 package kamailio
 
 import (
+	"bufio"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,6 +58,11 @@ type Agent struct {
 	SaveInterval time.Duration
 	Log          *slog.Logger
 
+	// RebuildOn are errors of the feed that also mean a full read (besides
+	// sb.ErrChangesPruned): a cursor this database never gave, as when the
+	// state directory was used with another database.
+	RebuildOn []error
+
 	// OnApplied, when set, is called after Kamailio has reloaded data that
 	// holds every change up to cursor (tests and measurements).
 	OnApplied func(cursor string)
@@ -75,18 +85,27 @@ const feedPage = 1000
 // stateFile is the agent's state in StateDir.
 const stateFile = "agent-state.json"
 
-type savedState struct {
-	Cursor    string          `json:"cursor"`
-	Realm     string          `json:"realm"`
-	Endpoints []savedEndpoint `json:"endpoints"`
+// The state file is JSON lines: a header, then one line per endpoint, so
+// that it is written and read without holding it whole.
+type savedHeader struct {
+	Cursor    string `json:"cursor"`
+	Realm     string `json:"realm"`
+	Endpoints int    `json:"endpoints"`
 }
 
 type savedEndpoint struct {
-	EndpointSID string         `json:"endpoint_sid"`
-	PartnerSID  string         `json:"partner_sid"`
-	Addresses   []AddressEntry `json:"addresses,omitempty"`
-	Credentials []Credential   `json:"credentials,omitempty"`
-	Problems    []Problem      `json:"problems,omitempty"`
+	EndpointSID string         `json:"e"`
+	PartnerSID  string         `json:"p"`
+	Gateway     bool           `json:"g,omitempty"`
+	Addresses   []savedAddress `json:"a,omitempty"`
+	Credentials [][2]string    `json:"c,omitempty"` // username, hex HA1
+	Problems    []Problem      `json:"x,omitempty"`
+}
+
+type savedAddress struct {
+	IP    netip.Addr `json:"ip"`
+	Port  uint16     `json:"port"`
+	Group uint8      `json:"group"`
 }
 
 func (a *Agent) defaults() {
@@ -224,8 +243,8 @@ func (a *Agent) retry(ctx context.Context, fn func(context.Context) error) error
 // waiting.
 func (a *Agent) follow(ctx context.Context) (more bool, err error) {
 	changes, err := a.Feed.OperatorChanges(ctx, a.cursor, feedPage)
-	if errors.Is(err, sb.ErrChangesPruned) {
-		a.Log.Warn("kamailio sync: the cursor is older than the changes kept; reading every endpoint", "cursor", a.cursor)
+	if a.mustRebuild(err) {
+		a.Log.Warn("kamailio sync: the cursor is older than the changes kept (or not of this database); reading every endpoint", "cursor", a.cursor, "error", err)
 		if err := a.rebuild(ctx); err != nil {
 			return false, err
 		}
@@ -246,6 +265,18 @@ func (a *Agent) follow(ctx context.Context) (more bool, err error) {
 		a.dirty = true
 	}
 	return len(changes) == feedPage, nil
+}
+
+func (a *Agent) mustRebuild(err error) bool {
+	if errors.Is(err, sb.ErrChangesPruned) {
+		return true
+	}
+	for _, target := range a.RebuildOn {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // rebuild replaces the table with a full read of the database.
@@ -270,11 +301,11 @@ func (a *Agent) rebuild(ctx context.Context) error {
 func (a *Agent) flush(ctx context.Context) error {
 	if a.dirty || a.pushAll {
 		if a.pushAll {
-			a.files.lastAddrs, a.files.lastCreds = nil, nil
+			a.files.forget()
 		}
-		s := a.table.State()
-		a.report(s.Problems)
-		addrs, creds, err := a.files.Write(s)
+		r := a.table.resolve()
+		a.report(r.problems)
+		addrs, creds, err := a.files.writeResolved(r)
 		if err != nil {
 			return fmt.Errorf("writing kamailio's files in %s: %w", a.DataDir, err)
 		}
@@ -344,18 +375,33 @@ func (a *Agent) report(problems []Problem) {
 
 // save writes the table and its cursor to the state directory atomically.
 func (a *Agent) save() error {
-	s := savedState{Cursor: a.cursor, Realm: a.Realm, Endpoints: make([]savedEndpoint, 0, a.table.Len())}
-	for sid, c := range a.table.byEndpoint {
-		s.Endpoints = append(s.Endpoints, savedEndpoint{EndpointSID: sid, PartnerSID: c.partnerSID, Addresses: c.addresses, Credentials: c.creds, Problems: c.problems})
+	sids := make([]string, 0, a.table.Len())
+	for sid := range a.table.byEndpoint {
+		sids = append(sids, sid)
 	}
-	slices.SortFunc(s.Endpoints, func(x, y savedEndpoint) int {
-		return compareStrings(x.EndpointSID, y.EndpointSID)
+	slices.Sort(sids)
+	err := writeAtomicFunc(filepath.Join(a.StateDir, stateFile), func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		if err := enc.Encode(savedHeader{Cursor: a.cursor, Realm: a.Realm, Endpoints: len(sids)}); err != nil {
+			return err
+		}
+		var line savedEndpoint
+		for _, sid := range sids {
+			c := a.table.byEndpoint[sid]
+			line = savedEndpoint{EndpointSID: sid, PartnerSID: c.partnerSID, Gateway: c.gateway, Addresses: line.Addresses[:0], Credentials: line.Credentials[:0], Problems: c.problems}
+			for _, r := range c.addresses {
+				line.Addresses = append(line.Addresses, savedAddress{r.ip, r.port, r.group})
+			}
+			for _, r := range c.creds {
+				line.Credentials = append(line.Credentials, [2]string{r.username, hex.EncodeToString(r.ha1[:])})
+			}
+			if err := enc.Encode(&line); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	data, err := json.Marshal(s)
 	if err != nil {
-		return err
-	}
-	if err := writeAtomic(filepath.Join(a.StateDir, stateFile), data); err != nil {
 		return fmt.Errorf("saving the agent's state in %s: %w", a.StateDir, err)
 	}
 	a.savedAt = a.cursor
@@ -364,31 +410,42 @@ func (a *Agent) save() error {
 
 // load reads the saved state; an error means a rebuild.
 func (a *Agent) load() error {
-	data, err := os.ReadFile(filepath.Join(a.StateDir, stateFile))
+	f, err := os.Open(filepath.Join(a.StateDir, stateFile))
 	if err != nil {
 		return err
 	}
-	var s savedState
-	if err := json.Unmarshal(data, &s); err != nil {
+	defer f.Close()
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 64<<10))
+	var h savedHeader
+	if err := dec.Decode(&h); err != nil {
 		return fmt.Errorf("%s: %w", stateFile, err)
 	}
-	if s.Realm != a.Realm {
-		return fmt.Errorf("the saved state is for realm %q, not %q", s.Realm, a.Realm)
+	if h.Realm != a.Realm {
+		return fmt.Errorf("the saved state is for realm %q, not %q", h.Realm, a.Realm)
 	}
 	t := NewTable(a.Realm)
-	for _, e := range s.Endpoints {
-		t.byEndpoint[e.EndpointSID] = contribution{partnerSID: e.PartnerSID, addresses: e.Addresses, creds: e.Credentials, problems: e.Problems}
+	for range h.Endpoints {
+		var e savedEndpoint
+		if err := dec.Decode(&e); err != nil {
+			return fmt.Errorf("%s: %w", stateFile, err)
+		}
+		c := contribution{partnerSID: e.PartnerSID, gateway: e.Gateway, problems: e.Problems}
+		for _, r := range e.Addresses {
+			c.addresses = append(c.addresses, addressRecord{r.IP, r.Port, r.Group})
+		}
+		for _, cr := range e.Credentials {
+			var rec credentialRecord
+			if n, err := hex.Decode(rec.ha1[:], []byte(cr[1])); err != nil || n != md5.Size {
+				return fmt.Errorf("%s: a bad HA1", stateFile)
+			}
+			rec.username = cr[0]
+			c.creds = append(c.creds, rec)
+		}
+		t.put(e.EndpointSID, c)
 	}
-	a.table, a.cursor, a.savedAt = t, s.Cursor, s.Cursor
+	if dec.More() {
+		return fmt.Errorf("%s: more endpoints than its header says", stateFile)
+	}
+	a.table, a.cursor, a.savedAt = t, h.Cursor, h.Cursor
 	return nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

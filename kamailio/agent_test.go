@@ -92,7 +92,8 @@ func runAgent(t *testing.T, db *sqlstore.DB, k Kamailio, dataDir, stateDir strin
 	log := &lockedBuffer{}
 	a := &Agent{Feed: db, Kamailio: k, DataDir: dataDir, StateDir: stateDir, Realm: "switchboard",
 		MinReloadInterval: time.Second, ProbeInterval: 20 * time.Millisecond, SaveInterval: 50 * time.Millisecond,
-		Log: slog.New(slog.NewTextHandler(log, nil))}
+		RebuildOn: []error{sqlstore.ErrBadCursor},
+		Log:       slog.New(slog.NewTextHandler(log, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -242,4 +243,30 @@ func TestAgentResumesAndRebuildsWhenPruned(t *testing.T) {
 	if log := r.log.String(); !strings.Contains(log, "older than the changes kept") {
 		t.Fatalf("a pruned cursor should be reported and rebuilt from a full read:\n%s", log)
 	}
+}
+
+// A state directory kept from another database (its cursor is ahead of
+// this one's feed) means a full read, not an agent stuck retrying.
+func TestAgentRebuildsOnACursorOfAnotherDatabase(t *testing.T) {
+	k := &fakeKamailio{upSince: "up"}
+	dir := t.TempDir()
+	data, state := filepath.Join(dir, "data"), filepath.Join(dir, "state")
+	addrs := filepath.Join(data, AddressFile)
+
+	first := sqlstoretest.Open(t, sqlstoretest.SQLiteDSN(t))
+	partner := newPartner(t, first)
+	var old *sb.Endpoint
+	for i := range 3 {
+		old = newThirdParty(t, first, partner, "192.0.2.1", int64(5060+i))
+	}
+	r := runAgent(t, first, k, data, state)
+	eventually(t, "the first database's endpoints", func() bool { return fileHas(addrs, old.EndpointSID) })
+	r.stop()
+
+	second := sqlstoretest.Open(t, sqlstoretest.SQLiteDSN(t))
+	e := newThirdParty(t, second, newPartner(t, second), "192.0.2.9", 5060)
+	r = runAgent(t, second, k, data, state)
+	eventually(t, "the second database's endpoint alone", func() bool {
+		return fileHas(addrs, e.EndpointSID) && !fileHas(addrs, old.EndpointSID)
+	})
 }

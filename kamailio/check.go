@@ -3,6 +3,7 @@ package kamailio
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Difference is one way what Kamailio has loaded differs from what the
@@ -66,6 +67,6 @@ func Diff(want State, addrs []AddressEntry, creds []Credential) []Difference {
 			out = append(out, Difference{"unexpected", g.String()})
 		}
 	}
-	slices.SortFunc(out, func(a, b Difference) int { return compareStrings(a.String(), b.String()) })
+	slices.SortFunc(out, func(a, b Difference) int { return strings.Compare(a.String(), b.String()) })
 	return out
 }

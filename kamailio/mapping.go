@@ -126,23 +126,32 @@ const (
 	ReasonSharedAddress     = "ip:port is held by several auth_required=false endpoints: admitted for none of them"
 )
 
-// contribution is what one endpoint adds to Kamailio's data: the compact
-// form the agent keeps for each endpoint (not the endpoint itself), so that
-// 100k endpoints take little memory.
+// contribution is what one endpoint adds to Kamailio's data, in the
+// compact form the agent keeps for each endpoint (not the endpoint itself):
+// 100k endpoints must fit in a few tens of MB. The endpoint SID is the
+// table's key; the partner SID is interned (one string per partner).
 type contribution struct {
 	partnerSID string
-	addresses  []AddressEntry
-	creds      []Credential
-	problems   []Problem
+	gateway    bool
+	addresses  []addressRecord
+	creds      []credentialRecord
+	problems   []Problem // rare
+}
+
+type addressRecord struct {
+	ip    netip.Addr // no allocation for an IPv4 or zoneless IPv6 address
+	port  uint16
+	group uint8
+}
+
+type credentialRecord struct {
+	username string
+	ha1      [md5.Size]byte
 }
 
 // contribute maps one endpoint.
 func contribute(e *sb.Endpoint, realm string) contribution {
-	c := contribution{partnerSID: e.PartnerSID}
-	tag := e.EndpointSID + "," + e.PartnerSID
-	if e.Type == sb.TypeSystemGateway {
-		tag = SystemGatewayTag
-	}
+	c := contribution{partnerSID: e.PartnerSID, gateway: e.Type == sb.TypeSystemGateway}
 	problem := func(what, reason string) {
 		c.problems = append(c.problems, Problem{PartnerSID: e.PartnerSID, EndpointSID: e.EndpointSID, What: what, Reason: reason})
 	}
@@ -154,13 +163,13 @@ func contribute(e *sb.Endpoint, realm string) contribution {
 				continue
 			}
 			group, ok := groupOf(a.Transport)
-			if !ok {
-				problem("address "+a.IP, "transport "+a.Transport+" has no permissions group")
+			if !ok || a.Port < 0 || a.Port > 65535 {
+				problem("address "+a.IP, "transport "+a.Transport+" or port out of range")
 				continue
 			}
-			entry := AddressEntry{Group: group, IP: ip.Unmap().String(), Port: a.Port, Tag: tag}
-			if !slices.Contains(c.addresses, entry) {
-				c.addresses = append(c.addresses, entry)
+			rec := addressRecord{ip: ip.Unmap(), port: uint16(a.Port), group: uint8(group)}
+			if !slices.Contains(c.addresses, rec) {
+				c.addresses = append(c.addresses, rec)
 			}
 			continue
 		}
@@ -171,9 +180,9 @@ func contribute(e *sb.Endpoint, realm string) contribution {
 			problem(fmt.Sprintf("sip_username %q", *a.SIPUsername), ReasonNoPassword)
 			continue
 		}
-		cred := Credential{Username: *a.SIPUsername, HA1: HA1(*a.SIPUsername, realm, *a.SIPPassword), EndpointSID: e.EndpointSID, PartnerSID: e.PartnerSID}
-		if !slices.Contains(c.creds, cred) {
-			c.creds = append(c.creds, cred)
+		rec := credentialRecord{username: *a.SIPUsername, ha1: md5.Sum([]byte(*a.SIPUsername + ":" + realm + ":" + *a.SIPPassword))}
+		if !slices.Contains(c.creds, rec) {
+			c.creds = append(c.creds, rec)
 		}
 	}
 	return c
@@ -185,15 +194,29 @@ func contribute(e *sb.Endpoint, realm string) contribution {
 type Table struct {
 	realm      string
 	byEndpoint map[string]contribution
+	partners   map[string]string // interned partner SIDs
 }
 
 // NewTable is an empty table for credentials of the digest realm.
 func NewTable(realm string) *Table {
-	return &Table{realm: realm, byEndpoint: map[string]contribution{}}
+	return &Table{realm: realm, byEndpoint: map[string]contribution{}, partners: map[string]string{}}
 }
 
 // Put sets an endpoint's current state (create or update).
-func (t *Table) Put(e *sb.Endpoint) { t.byEndpoint[e.EndpointSID] = contribute(e, t.realm) }
+func (t *Table) Put(e *sb.Endpoint) {
+	c := contribute(e, t.realm)
+	t.put(e.EndpointSID, c)
+}
+
+func (t *Table) put(endpointSID string, c contribution) {
+	p, ok := t.partners[c.partnerSID]
+	if !ok {
+		p = strings.Clone(c.partnerSID)
+		t.partners[p] = p
+	}
+	c.partnerSID = p
+	t.byEndpoint[endpointSID] = c
+}
 
 // Delete forgets an endpoint.
 func (t *Table) Delete(endpointSID string) { delete(t.byEndpoint, endpointSID) }
@@ -208,60 +231,119 @@ type State struct {
 	Problems    []Problem
 }
 
-// State resolves the contributions into Kamailio's data:
+// resolved is State before its strings are built: what the agent renders
+// the files from, holding references to the table's strings only.
+type resolved struct {
+	addresses []resolvedAddress
+	creds     []resolvedCredential
+	problems  []Problem
+}
+
+type resolvedAddress struct {
+	addressRecord
+	endpointSID, partnerSID string
+	gateway                 bool
+}
+
+func (a resolvedAddress) tag() string {
+	if a.gateway {
+		return SystemGatewayTag
+	}
+	return a.endpointSID + "," + a.partnerSID
+}
+
+func (a resolvedAddress) entry() AddressEntry {
+	return AddressEntry{Group: int(a.group), IP: a.ip.String(), Port: int64(a.port), Tag: a.tag()}
+}
+
+type resolvedCredential struct {
+	credentialRecord
+	endpointSID, partnerSID string
+}
+
+func (c resolvedCredential) credential() Credential {
+	return Credential{Username: c.username, HA1: hex.EncodeToString(c.ha1[:]), EndpointSID: c.endpointSID, PartnerSID: c.partnerSID}
+}
+
+// resolve sorts the contributions and settles what is shared:
 //   - an address record shared by several endpoints is left out for all of
-//     them (the database forbids it for auth_required=false endpoints, §5,
-//     so only system gateways share, and they share one tag);
+//     them (the database forbids it for auth_required=false endpoints, §5),
+//     except system gateways, which share one tag;
 //   - a username held by several endpoints, or by one with several
 //     passwords, is left out for all of them: never admitted under the
 //     wrong identity.
-func (t *Table) State() State {
-	var s State
-	addrs := map[addressKey][]AddressEntry{}
-	creds := map[string][]Credential{}
-	for _, c := range t.byEndpoint {
-		s.Problems = append(s.Problems, c.problems...)
+func (t *Table) resolve() resolved {
+	var r resolved
+	addrs := make([]resolvedAddress, 0, len(t.byEndpoint))
+	var creds []resolvedCredential
+	for sid, c := range t.byEndpoint {
+		r.problems = append(r.problems, c.problems...)
 		for _, a := range c.addresses {
-			addrs[a.key()] = append(addrs[a.key()], a)
+			addrs = append(addrs, resolvedAddress{a, sid, c.partnerSID, c.gateway})
 		}
 		for _, cr := range c.creds {
-			creds[cr.Username] = append(creds[cr.Username], cr)
+			creds = append(creds, resolvedCredential{cr, sid, c.partnerSID})
 		}
 	}
-	for _, list := range addrs {
-		if allSame(list) {
-			s.Addresses = append(s.Addresses, list[0])
-			continue
+	slices.SortFunc(addrs, func(a, b resolvedAddress) int {
+		return cmp.Or(cmp.Compare(a.group, b.group), a.ip.Compare(b.ip), cmp.Compare(a.port, b.port),
+			strings.Compare(a.endpointSID, b.endpointSID))
+	})
+	for i := 0; i < len(addrs); {
+		j := i + 1
+		for j < len(addrs) && addrs[j].addressRecord == addrs[i].addressRecord {
+			j++
 		}
-		for _, a := range list {
-			sid, partner, _ := strings.Cut(a.Tag, ",")
-			s.Problems = append(s.Problems, Problem{PartnerSID: partner, EndpointSID: sid, What: a.String(), Reason: ReasonSharedAddress})
+		same := addrs[i:j:j]
+		if allSameBy(same, func(a resolvedAddress) string { return a.tag() }) {
+			r.addresses = append(r.addresses, addrs[i])
+		} else {
+			for _, a := range same {
+				r.problems = append(r.problems, Problem{PartnerSID: a.partnerSID, EndpointSID: a.endpointSID, What: a.entry().String(), Reason: ReasonSharedAddress})
+			}
 		}
+		i = j
 	}
-	for _, list := range creds {
-		if allSame(list) {
-			s.Credentials = append(s.Credentials, list[0])
-			continue
+	slices.SortFunc(creds, func(a, b resolvedCredential) int {
+		return cmp.Or(strings.Compare(a.username, b.username), strings.Compare(a.endpointSID, b.endpointSID))
+	})
+	for i := 0; i < len(creds); {
+		j := i + 1
+		for j < len(creds) && creds[j].username == creds[i].username {
+			j++
 		}
-		for _, c := range list {
-			s.Problems = append(s.Problems, Problem{PartnerSID: c.PartnerSID, EndpointSID: c.EndpointSID, What: fmt.Sprintf("sip_username %q", c.Username), Reason: ReasonAmbiguousUsername})
+		same := creds[i:j:j]
+		if allSameBy(same, func(c resolvedCredential) resolvedCredential { return c }) {
+			r.creds = append(r.creds, creds[i])
+		} else {
+			for _, c := range same {
+				r.problems = append(r.problems, Problem{PartnerSID: c.partnerSID, EndpointSID: c.endpointSID, What: fmt.Sprintf("sip_username %q", c.username), Reason: ReasonAmbiguousUsername})
+			}
 		}
+		i = j
 	}
-	slices.SortFunc(s.Addresses, compareAddress)
-	slices.SortFunc(s.Credentials, func(a, b Credential) int { return strings.Compare(a.Username, b.Username) })
-	slices.SortFunc(s.Problems, func(a, b Problem) int {
+	slices.SortFunc(r.problems, func(a, b Problem) int {
 		return cmp.Or(strings.Compare(a.PartnerSID, b.PartnerSID), strings.Compare(a.EndpointSID, b.EndpointSID), strings.Compare(a.What, b.What))
 	})
+	return r
+}
+
+// State resolves the contributions into Kamailio's data (see resolve).
+func (t *Table) State() State {
+	r := t.resolve()
+	s := State{Problems: r.problems}
+	for _, a := range r.addresses {
+		s.Addresses = append(s.Addresses, a.entry())
+	}
+	for _, c := range r.creds {
+		s.Credentials = append(s.Credentials, c.credential())
+	}
 	return s
 }
 
-func compareAddress(a, b AddressEntry) int {
-	return cmp.Or(cmp.Compare(a.Group, b.Group), strings.Compare(a.IP, b.IP), cmp.Compare(a.Port, b.Port), strings.Compare(a.Tag, b.Tag))
-}
-
-func allSame[T comparable](list []T) bool {
+func allSameBy[T any, K comparable](list []T, key func(T) K) bool {
 	for _, v := range list[1:] {
-		if v != list[0] {
+		if key(v) != key(list[0]) {
 			return false
 		}
 	}

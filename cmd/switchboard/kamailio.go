@@ -11,6 +11,7 @@ import (
 
 	sb "github.com/switchboard-sip/switchboard"
 	"github.com/switchboard-sip/switchboard/kamailio"
+	"github.com/switchboard-sip/switchboard/sqlstore"
 )
 
 func newKamailioCommand() *cobra.Command {
@@ -99,7 +100,8 @@ the whole state is written and reloaded again.`,
 			Feed: db, Kamailio: rpc.client(),
 			DataDir: *dataDir, StateDir: *stateDir, Realm: *rpc.realm,
 			MinReloadInterval: *minReload, ProbeInterval: *probe,
-			Log: newLogger(cmd.ErrOrStderr()),
+			RebuildOn: []error{sqlstore.ErrBadCursor},
+			Log:       newLogger(cmd.ErrOrStderr()),
 		}
 		return agent.Run(ctx)
 	}
@@ -121,6 +123,7 @@ committed since its last reload show as drift.`,
 	}
 	dsn := addDBFlag(cmd)
 	rpc := addKamailioRPCFlags(cmd.Flags())
+	timeout := cmd.Flags().Duration("timeout", time.Minute, "how long to wait for each of Kamailio's dumps (large tables take seconds)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		db, err := openExisting(ctx, *dsn)
@@ -137,6 +140,7 @@ committed since its last reload show as drift.`,
 		}
 		want := table.State()
 		client := rpc.client()
+		client.Timeout = *timeout
 		addrs, err := client.DumpAddresses(ctx)
 		if err != nil {
 			return fmt.Errorf("kamailio check: %w", err)

@@ -22,11 +22,21 @@ import (
 //	  -run 'TestKamailioFigures' ./cmd/switchboard/
 const figuresEnv = "SWITCHBOARD_KAMAILIO_FIGURES"
 
-func needFigures(t *testing.T) {
+// needFigures skips unless asked for, and returns the binary and the
+// database (SQLite, or PostgreSQL with FIGURES_POSTGRES set).
+func needFigures(t *testing.T) (bin, dsn string) {
 	if os.Getenv(figuresEnv) == "" {
 		t.Skip(figuresEnv + " is not set")
 	}
 	needKamailio(t)
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("FIGURES_POSTGRES") != "" {
+		return bin, sqlstoretest.PostgresDSN(t)
+	}
+	return bin, "sqlite:" + filepath.Join(t.TempDir(), "switchboard.db")
 }
 
 // From the API's 200 to Kamailio's new decision, over 200 changes of one
@@ -34,19 +44,8 @@ func needFigures(t *testing.T) {
 // independently of the agent's reload rhythm). The probe (one sipp run) is
 // part of the figure: its own time is measured too.
 func TestKamailioFiguresPropagation(t *testing.T) {
-	needFigures(t)
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "switchboard.db")
-	if os.Getenv("FIGURES_POSTGRES") != "" {
-		dsn = sqlstoretest.PostgresDSN(t)
-	}
-	dir := t.TempDir()
-	dataDir, runDir := filepath.Join(dir, "data"), filepath.Join(dir, "run")
-	os.MkdirAll(dataDir, 0o755)
-	os.MkdirAll(runDir, 0o755)
+	bin, dsn := needFigures(t)
+	dir, dataDir, runDir := kamailioDirs(t)
 	server := startProcess(t, bin, dsn)
 	token := createPartner(t, dsn, "figures")
 	k := startKamailio(t, dataDir, runDir, freeUDPPort(t))
@@ -95,15 +94,7 @@ var tookRE = regexp.MustCompile(`"msg":"kamailio sync: read every endpoint","end
 // a tenth with digest credentials instead): the agent's full rebuild
 // (snapshot read, files written, Kamailio reloaded) and its peak memory.
 func TestKamailioFiguresScale(t *testing.T) {
-	needFigures(t)
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "switchboard.db")
-	if os.Getenv("FIGURES_POSTGRES") != "" {
-		dsn = sqlstoretest.PostgresDSN(t)
-	}
+	bin, dsn := needFigures(t)
 	db := sqlstoretest.Open(t, dsn)
 	ctx := context.Background()
 	const partners, perPartner = 10, 10_000
@@ -132,13 +123,9 @@ func TestKamailioFiguresScale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
 	t.Logf("stored %d endpoints in %s", partners*perPartner, time.Since(fill).Round(time.Millisecond))
 
-	dir := t.TempDir()
-	dataDir, runDir := filepath.Join(dir, "data"), filepath.Join(dir, "run")
-	os.MkdirAll(dataDir, 0o755)
-	os.MkdirAll(runDir, 0o755)
+	dir, dataDir, runDir := kamailioDirs(t)
 	k := startKamailio(t, dataDir, runDir, freeUDPPort(t))
 	start := time.Now()
 	a := startAgent(t, bin, dsn, k, filepath.Join(dir, "agent"))

@@ -74,7 +74,7 @@ func startKamailio(t *testing.T, dataDir, runDir string, port int) *kamailioProc
 		}
 	}
 	def := func(name, value string) []string { return []string{"-A", name + "=" + value} }
-	args := []string{"-DD", "-E", "-m", "64", "-M", "32", "-f", cfg, "-Y", runDir, "-P", filepath.Join(runDir, "kamailio.pid")}
+	args := []string{"-DD", "-E", "-m", "64", "-M", "128", "-f", cfg, "-Y", runDir, "-P", filepath.Join(runDir, "kamailio.pid")}
 	for _, d := range [][]string{
 		def("SB_LISTEN", "udp:"+k.sip),
 		def("SB_LISTEN_TCP", "tcp:"+k.sip),
@@ -187,6 +187,19 @@ func waitFor(t *testing.T, what string, ok func() bool, detail func() string) {
 	}
 }
 
+// kamailioDirs is a test's directory with Kamailio's data and run
+// directories in it.
+func kamailioDirs(t *testing.T) (dir, dataDir, runDir string) {
+	dir = t.TempDir()
+	dataDir, runDir = filepath.Join(dir, "data"), filepath.Join(dir, "run")
+	for _, d := range []string{dataDir, runDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, dataDir, runDir
+}
+
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -266,11 +279,8 @@ func TestKamailioEndToEnd(t *testing.T) {
 }
 
 func kamailioScenarios(t *testing.T, bin, dsn string) {
-	dir := t.TempDir()
-	dataDir, runDir, stateDir := filepath.Join(dir, "data"), filepath.Join(dir, "run"), filepath.Join(dir, "agent")
-	for _, d := range []string{dataDir, runDir} {
-		os.MkdirAll(d, 0o755)
-	}
+	dir, dataDir, runDir := kamailioDirs(t)
+	stateDir := filepath.Join(dir, "agent")
 	gateways := "SWITCHBOARD_SYSTEM_GATEWAYS=" + systemGateway
 	server := startProcess(t, bin, dsn, gateways)
 	tokens := []string{createPartner(t, dsn, "alpha"), createPartner(t, dsn, "beta"), createPartner(t, dsn, "gamma")}
