@@ -134,6 +134,8 @@ func TestKamailioFiguresScale(t *testing.T) {
 	applied := time.Since(start)
 	time.Sleep(6 * time.Second) // past a state save, which is part of its memory
 	hwm := vmHWM(t, a.cmd.Process.Pid)
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	t.Logf("agent now: %s", regexp.MustCompile(`(?m)^(VmRSS|RssAnon|RssFile):\s+(\d+ kB)`).FindAllString(string(status), -1))
 	m := tookRE.FindStringSubmatch(a.stderr.String())
 	t.Logf("full rebuild of %d endpoints: start to Kamailio admitting the last one %s (snapshot read %s ns); agent peak memory (VmHWM) %.1f MB",
 		partners*perPartner, applied.Round(time.Millisecond), m[2], float64(hwm)/(1<<20))
