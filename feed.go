@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"time"
@@ -50,11 +51,17 @@ type changeJSON struct {
 const OccurredAtLayout = "2006-01-02T15:04:05.000Z07:00"
 
 func (c EndpointChange) MarshalJSON() ([]byte, error) {
-	return json.Marshal(changeJSON{
+	// Not HTML-escaped, like the API's answers (an encoder escaping HTML
+	// still escapes this).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(changeJSON{
 		Cursor: c.Cursor, Endpoint: c.Endpoint, EndpointSID: c.EndpointSID,
 		OccurredAt: c.OccurredAt.UTC().Format(OccurredAtLayout), Operation: c.Operation,
 		PartnerSID: c.PartnerSID, Revision: c.Revision,
 	})
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), err
 }
 
 func (c *EndpointChange) UnmarshalJSON(data []byte) error {

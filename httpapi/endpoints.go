@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 
 	sb "github.com/switchboard-sip/switchboard"
 )
@@ -41,10 +42,11 @@ func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller
 	if err != nil {
 		return err
 	}
-	e, err := s.Store.Endpoint(r.Context(), c.PartnerSID, sid)
+	e, revision, err := s.Store.EndpointAt(r.Context(), c.PartnerSID, sid)
 	if err != nil {
 		return err
 	}
+	w.Header().Set(revisionHeader, strconv.FormatInt(revision, 10))
 	out, err := v.render(e, c)
 	if err != nil {
 		return err

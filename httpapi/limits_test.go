@@ -114,10 +114,10 @@ type blockingStore struct {
 	release chan struct{}
 }
 
-func (s *blockingStore) Endpoint(ctx context.Context, partnerSID, endpointSID string) (*sb.Endpoint, error) {
+func (s *blockingStore) EndpointAt(ctx context.Context, partnerSID, endpointSID string) (*sb.Endpoint, int64, error) {
 	s.entered.Add(1)
 	<-s.release
-	return s.Store.Endpoint(ctx, partnerSID, endpointSID)
+	return s.Store.EndpointAt(ctx, partnerSID, endpointSID)
 }
 
 // A credential holds at most MaxInFlight requests, MaxRunning of them

@@ -47,6 +47,7 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, c sb.Call
 		return err
 	}
 	err = s.Store.ListEndpoints(r.Context(), c.PartnerSID, q, func(page sb.PageInfo, items iter.Seq2[*sb.Endpoint, error]) error {
+		w.Header().Set(revisionHeader, strconv.FormatInt(page.Revision, 10))
 		return s.writeList(w, r, args, q, v, c, page, items)
 	})
 	if _, cut := err.(*answerCut); cut {

@@ -20,6 +20,11 @@ type requestInfo struct {
 	// outcome, when set, is the status to record instead of the one sent:
 	// an answer cut off after its 200 went out (cutAnswer).
 	outcome int
+	// credential is the caller's key in the per-credential limits;
+	// leaveGate gives up its place among the requests in flight early (a
+	// change feed follower that waits).
+	credential string
+	leaveGate  func()
 }
 
 type infoKey struct{}
@@ -37,6 +42,10 @@ type recorder struct {
 	status int
 	bytes  int
 }
+
+// Unwrap lets http.ResponseController reach the connection (the change
+// stream flushes and sets its own write deadlines).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *recorder) WriteHeader(status int) {
 	if r.status == 0 {

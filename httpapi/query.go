@@ -11,7 +11,7 @@ import (
 
 // queryArgNames are the query arguments some route reads.
 var queryArgNames = []string{"after", "before", "exclude_fields", "excludeFields", "filter", "include_fields", "includeFields",
-	"limit", "nested_objects", "offset", "order", "with_related"}
+	"limit", "nested_objects", "offset", "order", "since", "wait", "with_related"}
 
 // queryArgs parses the query string of a request. r.URL.Query() silently
 // drops a pair it cannot parse (one holding a raw ';', a bad %-escape): a

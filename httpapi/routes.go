@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,6 +31,7 @@ var Routes = []Route{
 		return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}).ServeHTTP
 	}},
 	{"GET", collectionPath, func(s *Server) http.HandlerFunc { return s.authenticated(s.listEndpoints) }},
+	{"GET", changesPath, func(s *Server) http.HandlerFunc { return s.authenticated(s.listChanges) }},
 	{"POST", collectionPath, func(s *Server) http.HandlerFunc { return s.authenticated(s.createEndpoint) }},
 	{"GET", collectionPath + "/{endpoint_sid}", func(s *Server) http.HandlerFunc { return s.authenticated(s.getEndpoint) }},
 	{"PATCH", collectionPath + "/{endpoint_sid}", func(s *Server) http.HandlerFunc { return s.authenticated(s.patchEndpoint) }},
@@ -77,8 +79,47 @@ func (s *Server) routes() *http.ServeMux {
 		methods[r.Pattern] = append(methods[r.Pattern], r.Method)
 	}
 	for _, p := range paths {
-		mux.HandleFunc(p, s.methodNotAllowed(strings.Join(methods[p], ", ")))
+		notAllowed := s.methodNotAllowed(strings.Join(methods[p], ", "))
+		if !overlapsWildcard(p, paths) {
+			mux.HandleFunc(p, notAllowed)
+			continue
+		}
+		// A literal path that a wildcard path also matches (/changes and
+		// /{endpoint_sid}) cannot have a pattern of every method: the
+		// router would find the two patterns in conflict. It gets one per
+		// standard method instead.
+		for _, m := range routedMethods {
+			if !slices.Contains(methods[p], m) && !(m == http.MethodHead && slices.Contains(methods[p], http.MethodGet)) {
+				mux.HandleFunc(m+" "+p, notAllowed)
+			}
+		}
 	}
 	mux.HandleFunc("/", s.notFound)
 	return mux
+}
+
+var routedMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace}
+
+// overlapsWildcard reports whether another of paths matches p too, with a
+// wildcard where p has a literal segment.
+func overlapsWildcard(p string, paths []string) bool {
+	segs := strings.Split(p, "/")
+	for _, q := range paths {
+		other := strings.Split(q, "/")
+		if q == p || len(other) != len(segs) {
+			continue
+		}
+		match := true
+		for i := range segs {
+			if segs[i] != other[i] && !(strings.HasPrefix(other[i], "{") && !strings.HasPrefix(segs[i], "{")) {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,7 +52,20 @@ type Server struct {
 	// others wait their turn (0: DefaultRunning).
 	MaxInFlight int
 	MaxRunning  int
+	// MaxStreams is how many change feed followers (SSE streams and long
+	// polls waiting) one credential may have at once; past it, 429 (0:
+	// DefaultMaxStreams). They do not count as requests in flight.
+	MaxStreams int
+	// KeepAlive is how often an idle change stream gets a comment (0:
+	// DefaultKeepAlive); StreamWriteWindow how long a stream's reader may
+	// take to accept an event before it is dropped (0:
+	// DefaultStreamWriteWindow).
+	KeepAlive, StreamWriteWindow time.Duration
+	// Stopping, closed when the server begins to shut down, ends change
+	// streams and long polls (nil: they end with their clients).
+	Stopping <-chan struct{}
 
+	streams  *followers
 	auth     *authenticator
 	metrics  *httpMetrics
 	limiters *limiters
@@ -80,6 +94,7 @@ func (s *Server) handler() (*Server, http.Handler) {
 	h.metrics = newHTTPMetrics(h.Registry)
 	h.limiters = newLimiters(h.RateLimit, h.RateBurst)
 	h.inFlight = newInFlight(h.MaxInFlight, h.MaxRunning)
+	h.streams = newFollowers(h.MaxStreams)
 	return &h, h.observe(h.limitHeaders(h.recoverPanics(h.routes())))
 }
 
@@ -143,7 +158,10 @@ func (s *Server) admit(r *http.Request, key string, c sb.Caller, h func(c sb.Cal
 	if err != nil {
 		return err // the client went away while waiting its turn
 	}
+	release = sync.OnceFunc(release)
 	defer release()
+	info := infoOf(r.Context())
+	info.credential, info.leaveGate = key, release
 	return h(c)
 }
 

@@ -27,15 +27,26 @@ type pendingChange struct {
 }
 
 const (
-	// One statement on PostgreSQL, so that the counter locks are taken at
-	// the very end (held only through the commit). p reads g, which makes
-	// the global row's lock always come first: no deadlock between two
-	// transactions recording changes.
-	recordChangePostgres = `WITH g AS (UPDATE change_feed_position SET position = position + 1 WHERE id = 1 RETURNING position),
-p AS (INSERT INTO partner_revisions (partner_sid, revision) SELECT $1, 1 FROM g
-      ON CONFLICT (partner_sid) DO UPDATE SET revision = partner_revisions.revision + 1 RETURNING revision)
+	// One statement on PostgreSQL for all the changes of a transaction (or
+	// of a group commit's batch), so that the counter locks are taken at
+	// the very end and held only through the commit. Positions follow the
+	// input's order; each partner's revisions too. p reads g, so the
+	// global row's lock always comes first, and partner rows are locked
+	// only under it: no deadlock between transactions recording changes.
+	recordChangePostgres = `WITH input AS (
+  SELECT t.partner_sid, t.operation, t.endpoint_sid, t.endpoint, t.n
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS t(partner_sid, operation, endpoint_sid, endpoint, n)),
+g AS (UPDATE change_feed_position SET position = position + (SELECT count(*) FROM input) WHERE id = 1
+      RETURNING position - (SELECT count(*) FROM input) AS base),
+counts AS (SELECT partner_sid, count(*) AS k FROM input GROUP BY partner_sid),
+p AS (INSERT INTO partner_revisions (partner_sid, revision)
+      SELECT c.partner_sid, c.k FROM counts c, g ORDER BY c.partner_sid
+      ON CONFLICT (partner_sid) DO UPDATE SET revision = partner_revisions.revision + EXCLUDED.revision
+      RETURNING partner_sid, revision)
 INSERT INTO endpoint_changes (position, partner_sid, revision, operation, endpoint_sid, occurred_at, endpoint)
-SELECT g.position, $1, p.revision, $2, $3, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, $4 FROM g, p`
+SELECT g.base + i.n, i.partner_sid, p.revision - c.k + row_number() OVER (PARTITION BY i.partner_sid ORDER BY i.n),
+       i.operation, i.endpoint_sid, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, i.endpoint
+FROM input i JOIN counts c ON c.partner_sid = i.partner_sid JOIN p ON p.partner_sid = i.partner_sid, g`
 	nextPositionSQLite = `UPDATE change_feed_position SET position = position + 1 WHERE id = 1 RETURNING position`
 	nextRevisionSQLite = `INSERT INTO partner_revisions (partner_sid, revision) VALUES (?, 1)
 ON CONFLICT (partner_sid) DO UPDATE SET revision = revision + 1 RETURNING revision`
@@ -63,20 +74,37 @@ func (db *DB) isPostgres() bool {
 }
 
 // recordChanges records the transaction's changes, in order. It must be the
-// transaction's last work.
+// transaction's last work. In a group commit's batch they are written at
+// the batch's end (groupcommit.go).
 func (db *DB) recordChanges(ctx context.Context, tx *sql.Tx, changes ...pendingChange) error {
-	for _, c := range changes {
+	if len(changes) == 0 || (db.committer != nil && db.committer.defer_(tx, changes)) {
+		return nil
+	}
+	return db.writeChanges(ctx, tx, changes)
+}
+
+// writeChanges writes change records in tx.
+func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingChange) error {
+	docs := make([]string, len(changes))
+	for i, c := range changes {
 		doc, err := json.Marshal(c.endpoint)
 		if err != nil {
 			return err
 		}
-		e := c.endpoint
-		if db.isPostgres() {
-			if _, err := db.exec(ctx, tx, recordChangePostgres, e.PartnerSID, c.operation, e.EndpointSID, string(doc)); err != nil {
-				return err
-			}
-			continue
+		docs[i] = string(doc)
+	}
+	if db.isPostgres() {
+		columns := make([][]string, 3)
+		for _, c := range changes {
+			columns[0] = append(columns[0], c.endpoint.PartnerSID)
+			columns[1] = append(columns[1], c.operation)
+			columns[2] = append(columns[2], c.endpoint.EndpointSID)
 		}
+		_, err := db.exec(ctx, tx, recordChangePostgres, columns[0], columns[1], columns[2], docs)
+		return err
+	}
+	for i, c := range changes {
+		e := c.endpoint
 		var position, revision int64
 		if err := db.queryRow(ctx, tx, nextPositionSQLite).Scan(&position); err != nil {
 			return err
@@ -85,7 +113,7 @@ func (db *DB) recordChanges(ctx context.Context, tx *sql.Tx, changes ...pendingC
 			return err
 		}
 		if _, err := db.exec(ctx, tx, insertChangeSQLite, position, e.PartnerSID, revision, c.operation, e.EndpointSID,
-			time.Now().UnixMicro(), string(doc)); err != nil {
+			time.Now().UnixMicro(), docs[i]); err != nil {
 			return err
 		}
 	}

@@ -120,6 +120,19 @@ func (db *DB) start(ctx context.Context, opt Options) error {
 	}
 	if db.committer != nil {
 		db.committer.stmts = db.writes
+		db.committer.record = func(tx *sql.Tx, changes []pendingChange) error {
+			return db.writeChanges(context.Background(), tx, changes)
+		}
+		if db.isPostgres() {
+			// Batches on several connections can deadlock on the rows
+			// their jobs lock (two PATCHes of the same two endpoints);
+			// PostgreSQL would find out only after deadlock_timeout (1 s).
+			// A job waiting longer than this on a lock gives up instead
+			// (rolled back to its savepoint, it runs again in a later
+			// batch). The records wait for their turn without a limit.
+			db.committer.jobLocks = `SET LOCAL lock_timeout = '50ms'`
+			db.committer.recordLocks = `SET LOCAL lock_timeout = 0`
+		}
 	}
 	if db.isPostgres() {
 		db.startNotifier()
@@ -178,7 +191,7 @@ func open(dsn string, opt Options) (*DB, error) {
 		read.SetMaxIdleConns(opt.MaxConns)
 		db := &DB{dialect: sqliteDialect{}, write: write, read: read, file: file}
 		if !opt.NoGroupCommit {
-			db.committer = newCommitter(write)
+			db.committer = newCommitter(write, 1) // one writer
 		}
 		return db, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
@@ -189,7 +202,14 @@ func open(dsn string, opt Options) (*DB, error) {
 		pool.SetMaxOpenConns(opt.MaxConns)
 		pool.SetMaxIdleConns(opt.MaxConns)
 		pool.SetConnMaxIdleTime(5 * time.Minute)
-		return &DB{dialect: postgresDialect{}, write: pool, read: pool, dsn: dsn}, nil
+		db := &DB{dialect: postgresDialect{}, write: pool, read: pool, dsn: dsn}
+		if !opt.NoGroupCommit {
+			// The change feed serialises a process's write transactions
+			// through their commits (docs/change-feed.md): group commit
+			// shares one commit, and its disk flush, among those waiting.
+			db.committer = newCommitter(pool, pgCommitters)
+		}
+		return db, nil
 	}
 	return nil, fmt.Errorf("unsupported database address %q (want sqlite:PATH, memory or postgres://...)", redactDSN(dsn))
 }
@@ -281,6 +301,11 @@ func (db *DB) Close() error {
 	return err
 }
 
+// pgCommitters is how many PostgreSQL connections run write batches at
+// once: their work overlaps; only their change records and commits take
+// turns.
+const pgCommitters = 4
+
 // maxAttempts bounds how often a transaction the database aborted for
 // concurrency (a serialization failure or deadlock) is run again.
 const maxAttempts = 5
@@ -298,11 +323,19 @@ const maxAttempts = 5
 func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	detached := context.WithoutCancel(ctx)
 	run := func(tx *sql.Tx) error { return fn(detached, tx) }
-	if db.committer != nil {
-		return db.committer.do(ctx, run)
-	}
 	for attempt := 1; ; attempt++ {
-		err, committing := db.tryTx(detached, run)
+		var err error
+		committing := true
+		if db.committer != nil {
+			// A job of a batch that PostgreSQL chose as a deadlock's
+			// victim was rolled back to its savepoint alone: it runs
+			// again in a later batch. A failed batch commit is not
+			// retried (its outcome may be unknown).
+			err = db.committer.do(ctx, run)
+			committing = errors.Is(err, errGroupCommit)
+		} else {
+			err, committing = db.tryTx(detached, run)
+		}
 		again := db.dialect.retryable(err) || (!committing && db.dialect.connectionLost(err))
 		if err == nil || attempt == maxAttempts || !again {
 			return err

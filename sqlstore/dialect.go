@@ -77,10 +77,11 @@ func (postgresDialect) forUpdate() string             { return " FOR UPDATE" }
 func (postgresDialect) random() string                { return "random()" }
 
 // retryable: serialization failure and deadlock (the database rolled the
-// transaction back; running it again is safe).
+// transaction back; running it again is safe), and a group commit job's
+// lock timeout (rolled back to its savepoint).
 func (postgresDialect) retryable(err error) bool {
 	var e *pgconn.PgError
-	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
+	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01" || e.Code == "55P03")
 }
 
 func (postgresDialect) connectionLost(err error) bool {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 )
+
+var errGroupCommit = errors.New("group commit failed")
 
 // maxBatch bounds how many write transactions share one commit.
 const maxBatch = 128
@@ -15,11 +18,25 @@ const maxBatch = 128
 // write transactions waiting at a time in one database transaction, each in
 // its own savepoint, and commits them with one sync. A transaction that
 // fails is rolled back to its savepoint alone; its batch-mates commit.
+//
+// The change feed's records (recordChanges) of a batch's transactions are
+// written at the end of the batch, in one statement, just before the
+// commit: on PostgreSQL their counter rows' locks, which serialise commits
+// (docs/change-feed.md), are then held only through that statement and the
+// commit, and batches running on other connections overlap their work.
 type committer struct {
 	db    *sql.DB
 	stmts statements // the savepoint statements, prepared (set by Open)
 	jobs  chan *writeJob
-	done  chan struct{}
+	done  sync.WaitGroup
+	// record writes a batch's change records (set by Open).
+	record func(tx *sql.Tx, changes []pendingChange) error
+	// jobLocks and recordLocks, when set, run before the batch's jobs and
+	// before its records (PostgreSQL: the jobs' lock timeout).
+	jobLocks, recordLocks string
+
+	mu       sync.Mutex
+	deferred map[*sql.Tx]*[]pendingChange // the changes of each running batch
 }
 
 type writeJob struct {
@@ -27,10 +44,26 @@ type writeJob struct {
 	err chan error
 }
 
-func newCommitter(db *sql.DB) *committer {
-	c := &committer{db: db, jobs: make(chan *writeJob), done: make(chan struct{})}
-	go c.loop()
+// newCommitter runs batches on up to loops connections at once.
+func newCommitter(db *sql.DB, loops int) *committer {
+	c := &committer{db: db, jobs: make(chan *writeJob), deferred: map[*sql.Tx]*[]pendingChange{}}
+	for range max(1, loops) {
+		c.done.Go(c.loop)
+	}
 	return c
+}
+
+// defer_ keeps tx's changes for the end of its batch; false when tx is not
+// a batch's (it records them itself).
+func (c *committer) defer_(tx *sql.Tx, changes []pendingChange) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := c.deferred[tx]
+	if list == nil {
+		return false
+	}
+	*list = append(*list, changes...)
+	return true
 }
 
 // do runs fn in the next batch and returns its own outcome once the batch
@@ -49,11 +82,10 @@ func (c *committer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 func (c *committer) close() {
 	close(c.jobs)
-	<-c.done
+	c.done.Wait()
 }
 
 func (c *committer) loop() {
-	defer close(c.done)
 	for first := range c.jobs {
 		batch := []*writeJob{first}
 	gather:
@@ -79,12 +111,29 @@ func (c *committer) commit(batch []*writeJob) {
 		if err != nil {
 			return err
 		}
+		changes := &[]pendingChange{}
+		c.mu.Lock()
+		c.deferred[tx] = changes
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			delete(c.deferred, tx)
+			c.mu.Unlock()
+		}()
+		if c.jobLocks != "" {
+			if err := c.exec(tx, c.jobLocks); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
 		for i, j := range batch {
 			if err := c.exec(tx, beginSavepoint); err != nil {
 				tx.Rollback()
 				return err
 			}
+			kept := len(*changes)
 			if results[i] = j.fn(tx); results[i] != nil {
+				*changes = (*changes)[:kept] // a failed job records nothing
 				if err := c.exec(tx, rollbackSavepoint); err != nil {
 					tx.Rollback()
 					return err
@@ -95,11 +144,23 @@ func (c *committer) commit(batch []*writeJob) {
 				return err
 			}
 		}
+		if len(*changes) > 0 {
+			if c.recordLocks != "" {
+				if err := c.exec(tx, c.recordLocks); err != nil {
+					tx.Rollback()
+					return err
+				}
+			}
+			if err := c.record(tx, *changes); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
 		return tx.Commit()
 	}()
 	for i, j := range batch {
 		if err != nil && results[i] == nil {
-			results[i] = errors.Join(errors.New("group commit failed"), err)
+			results[i] = errors.Join(errGroupCommit, err)
 		}
 		j.err <- results[i]
 	}

@@ -46,7 +46,7 @@ func openMemory(opt Options) (*DB, error) {
 	pool.SetConnMaxIdleTime(0)
 	db := &DB{dialect: sqliteDialect{}, write: pool, read: pool, memoryKeeper: keeper}
 	if !opt.NoGroupCommit {
-		db.committer = newCommitter(pool)
+		db.committer = newCommitter(pool, 1)
 	}
 	return db, nil
 }

@@ -59,6 +59,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer, runSer
 		newMigrateCommand(),
 		newPartnersCommand(),
 		newTokensCommand(),
+		newChangesCommand(),
 		newKamailioCommand(),
 		newVersionCommand(),
 	)

@@ -55,6 +55,11 @@ type serveConfig struct {
 	// MaxInFlight caps each credential's requests in flight (0: no cap), of
 	// which MaxRunning run at once.
 	MaxInFlight, MaxRunning int
+	// The change feed: followers per credential, the idle streams'
+	// keep-alive interval, how long changes are kept.
+	MaxStreams       int
+	StreamKeepAlive  time.Duration
+	ChangesRetention time.Duration
 }
 
 // Connection limits. An idle keep-alive connection is closed after
@@ -110,6 +115,7 @@ func newServeCommand(getenv func(string) string, runServe func(context.Context, 
 	withEnv(fs, "max-in-flight", "SWITCHBOARD_MAX_IN_FLIGHT")
 	fs.IntVar(&cfg.MaxRunning, "max-running", httpapi.DefaultRunning(), "`N` requests of one API credential that run at once; the rest of its requests in flight wait their turn (default: the CPUs, at least 2)")
 	withEnv(fs, "max-running", "SWITCHBOARD_MAX_RUNNING")
+	addChangeFeedFlags(fs, &cfg)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg.DB = *dsn
 		cfg.SystemGateways = gateways.addrs
@@ -163,6 +169,7 @@ func (c serveConfig) validate() error {
 	if c.MaxRunning < 1 {
 		errs = append(errs, fmt.Errorf("--max-running %d: want 1 or more", c.MaxRunning))
 	}
+	errs = append(errs, c.validateChangeFeed()...)
 	errs = append(errs, c.validateIntegrator()...)
 	if len(errs) == 0 {
 		return nil
@@ -320,6 +327,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		ConnState:         conns.ConnState,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Shutting down ends the change feed's streams and long polls.
+	stopping := make(chan struct{})
+	srv.RegisterOnShutdown(func() { close(stopping) })
+	stopPruner := func() {}
 	ready := newReadiness(nil, logger)
 	// start finishes the set-up on an open database and opens the gate.
 	start := func(db *sqlstore.DB) error {
@@ -342,12 +353,14 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		api := &httpapi.Server{Store: db, PublicURL: cfg.PublicURL, Logger: logger, AccessLog: true,
 			Registry: registry, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
 			MaxInFlight: cfg.MaxInFlight, MaxRunning: cfg.MaxRunning,
+			MaxStreams: cfg.MaxStreams, KeepAlive: cfg.StreamKeepAlive, Stopping: stopping,
 			Reset: integ.resetter(db), Ready: func(*http.Request) error { return ready.ready() }}
+		stopPruner = startPruner(db, cfg.ChangesRetention, logger)
 		gate.Open(api.Handler())
 		return nil
 	}
 	if db != nil {
-		defer db.Close()
+		defer func() { stopPruner(); db.Close() }()
 		if err := start(db); err != nil {
 			ln.Close()
 			return err
@@ -362,7 +375,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if db == nil {
 		db, err = openWithRetry(ctx, cfg.DB, logger)
 		if err == nil && db != nil {
-			defer db.Close()
+			defer func() { stopPruner(); db.Close() }()
 			err = start(db)
 			if err == nil {
 				logger.Info("database reachable; serving the API")
