@@ -179,7 +179,7 @@ func TestReadyzWhenReadOnly(t *testing.T) {
 		if err := os.Chown(data, nobody, nobody); err != nil {
 			t.Fatal(err)
 		}
-		exe := filepath.Join(dir, "github.com/switchboard-sip/switchboard")
+		exe := filepath.Join(dir, "switchboard")
 		if raw, err := os.ReadFile(bin); err != nil || os.WriteFile(exe, raw, 0o755) != nil {
 			t.Fatal("copying the binary:", err)
 		}

@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // parses its configuration and hands it to runServe.
 func newRootCommand(getenv func(string) string, stdout, stderr io.Writer, runServe func(context.Context, serveConfig) error) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "github.com/switchboard-sip/switchboard",
+		Use:   "switchboard",
 		Short: "A server for the CarrierX Core API v2 Endpoints resource, and its administration",
 		Long: "Switchboard serves the CarrierX Core API v2 Endpoints resource on SQLite or PostgreSQL.\n" +
 			"Administration commands work on the same database, also while a server runs on it.",
