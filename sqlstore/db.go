@@ -306,6 +306,10 @@ func (db *DB) Close() error {
 // turns.
 const pgCommitters = 4
 
+// maxLockWaits bounds how often a group commit job whose lock wait timed
+// out runs again (about maxLockWaits × 50 ms in all).
+const maxLockWaits = 200
+
 // maxAttempts bounds how often a transaction the database aborted for
 // concurrency (a serialization failure or deadlock) is run again.
 const maxAttempts = 5
@@ -315,14 +319,15 @@ const maxAttempts = 5
 // runs to its end, so its outcome is never half-known (and on SQLite an
 // interrupted statement would roll back its batch-mates' work too).
 //
-// On SQLite the transaction joins the group commit. On PostgreSQL it runs
-// again when that is safe: the database aborted it as a concurrency victim,
+// The transaction joins the group commit (unless Options.NoGroupCommit).
+// It runs again when that is safe: the database aborted it as a concurrency victim,
 // or the connection was lost before COMMIT was sent (it then did nothing).
 // A connection lost during COMMIT leaves the outcome unknown, so that error
 // is returned. fn must have no other effects.
 func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	detached := context.WithoutCancel(ctx)
 	run := func(tx *sql.Tx) error { return fn(detached, tx) }
+	lockWaits := 0
 	for attempt := 1; ; attempt++ {
 		var err error
 		committing := true
@@ -335,6 +340,14 @@ func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx)
 			committing = errors.Is(err, errGroupCommit)
 		} else {
 			err, committing = db.tryTx(detached, run)
+		}
+		// A job whose lock wait timed out (maybe a deadlock between
+		// batches) runs again at once: many writers of one endpoint time
+		// out often, each time after only jobLockTimeout.
+		if lockTimedOut(err) && lockWaits < maxLockWaits {
+			lockWaits++
+			attempt--
+			continue
 		}
 		again := db.dialect.retryable(err) || (!committing && db.dialect.connectionLost(err))
 		if err == nil || attempt == maxAttempts || !again {

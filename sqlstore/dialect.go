@@ -77,11 +77,18 @@ func (postgresDialect) forUpdate() string             { return " FOR UPDATE" }
 func (postgresDialect) random() string                { return "random()" }
 
 // retryable: serialization failure and deadlock (the database rolled the
-// transaction back; running it again is safe), and a group commit job's
-// lock timeout (rolled back to its savepoint).
+// transaction back; running it again is safe).
 func (postgresDialect) retryable(err error) bool {
 	var e *pgconn.PgError
-	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01" || e.Code == "55P03")
+	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
+}
+
+// lockTimedOut reports whether err is a lock timeout: on PostgreSQL, a
+// group commit job that waited on a lock longer than its batch allows
+// (rolled back to its savepoint alone).
+func lockTimedOut(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "55P03"
 }
 
 func (postgresDialect) connectionLost(err error) bool {

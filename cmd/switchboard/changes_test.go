@@ -25,8 +25,9 @@ import (
 )
 
 // feedProofEnv set to "full" runs TestChangeFeedFollowers at the issue's
-// size (32 writers for 20 s; .ci/run does); otherwise a smaller run that
-// fits `go test -race ./...`.
+// size (32 writers for 20 s; .ci/run does), "latency" with one writer (for
+// the followers' latency figures); otherwise a smaller run that fits
+// `go test -race ./...`.
 const feedProofEnv = "SWITCHBOARD_FEED_PROOF"
 
 // ack is an acknowledged change: what the writer was answered.
@@ -50,8 +51,11 @@ type seen struct {
 // processes and the followers read from the one the writers use least.
 func TestChangeFeedFollowers(t *testing.T) {
 	writers, duration := 8, 3*time.Second
-	if os.Getenv(feedProofEnv) == "full" {
+	switch os.Getenv(feedProofEnv) {
+	case "full":
 		writers, duration = 32, 20*time.Second
+	case "latency": // one writer at a time: the followers' latency unloaded
+		writers, duration = 1, 10*time.Second
 	}
 	bin, err := buildBinary()
 	if err != nil {
