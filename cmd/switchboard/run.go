@@ -60,6 +60,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer, runSer
 		newPartnersCommand(),
 		newTokensCommand(),
 		newChangesCommand(),
+		newKamailioCommand(),
 		newVersionCommand(),
 	)
 	return root
