@@ -47,9 +47,11 @@ INSERT INTO endpoint_changes (position, partner_sid, revision, operation, endpoi
 SELECT g.base + i.n, i.partner_sid, p.revision - c.k + row_number() OVER (PARTITION BY i.partner_sid ORDER BY i.n),
        i.operation, i.endpoint_sid, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint, i.endpoint
 FROM input i JOIN counts c ON c.partner_sid = i.partner_sid JOIN p ON p.partner_sid = i.partner_sid, g`
-	nextPositionSQLite = `UPDATE change_feed_position SET position = position + 1 WHERE id = 1 RETURNING position`
-	nextRevisionSQLite = `INSERT INTO partner_revisions (partner_sid, revision) VALUES (?, 1)
-ON CONFLICT (partner_sid) DO UPDATE SET revision = revision + 1 RETURNING revision`
+	// On SQLite a batch takes its positions in one statement and each
+	// partner's revisions in one: the last number taken is returned.
+	nextPositionSQLite = `UPDATE change_feed_position SET position = position + ? WHERE id = 1 RETURNING position`
+	nextRevisionSQLite = `INSERT INTO partner_revisions (partner_sid, revision) VALUES (?, ?)
+ON CONFLICT (partner_sid) DO UPDATE SET revision = revision + excluded.revision RETURNING revision`
 	insertChangeSQLite = `INSERT INTO endpoint_changes (position, partner_sid, revision, operation, endpoint_sid, occurred_at, endpoint) VALUES (?, ?, ?, ?, ?, ?, ?)`
 
 	selectPartnerRevision = `SELECT COALESCE((SELECT revision FROM partner_revisions WHERE partner_sid = ?), 0)`
@@ -103,15 +105,28 @@ func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingCha
 		_, err := db.exec(ctx, tx, recordChangePostgres, columns[0], columns[1], columns[2], docs)
 		return err
 	}
+	var position int64
+	if err := db.queryRow(ctx, tx, nextPositionSQLite, len(changes)).Scan(&position); err != nil {
+		return err
+	}
+	position -= int64(len(changes)) // the batch takes the positions after this one
+	counts := map[string]int64{}
+	for _, c := range changes {
+		counts[c.endpoint.PartnerSID]++
+	}
+	nextRevision := make(map[string]int64, len(counts))
+	for partner, k := range counts {
+		var last int64
+		if err := db.queryRow(ctx, tx, nextRevisionSQLite, partner, k).Scan(&last); err != nil {
+			return err
+		}
+		nextRevision[partner] = last - k + 1
+	}
 	for i, c := range changes {
 		e := c.endpoint
-		var position, revision int64
-		if err := db.queryRow(ctx, tx, nextPositionSQLite).Scan(&position); err != nil {
-			return err
-		}
-		if err := db.queryRow(ctx, tx, nextRevisionSQLite, e.PartnerSID).Scan(&revision); err != nil {
-			return err
-		}
+		position++
+		revision := nextRevision[e.PartnerSID]
+		nextRevision[e.PartnerSID]++
 		if _, err := db.exec(ctx, tx, insertChangeSQLite, position, e.PartnerSID, revision, c.operation, e.EndpointSID,
 			time.Now().UnixMicro(), docs[i]); err != nil {
 			return err
