@@ -24,6 +24,9 @@ import (
 type pendingChange struct {
 	operation string
 	endpoint  *sb.Endpoint
+	// doc is the endpoint's JSON when the write has it already (an update
+	// compares it with the stored one); nil: encoded when recorded.
+	doc []byte
 }
 
 const (
@@ -89,9 +92,12 @@ func (db *DB) recordChanges(ctx context.Context, tx *sql.Tx, changes ...pendingC
 func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingChange) error {
 	docs := make([]string, len(changes))
 	for i, c := range changes {
-		doc, err := json.Marshal(c.endpoint)
-		if err != nil {
-			return err
+		doc := c.doc
+		if doc == nil {
+			var err error
+			if doc, err = json.Marshal(c.endpoint); err != nil {
+				return err
+			}
 		}
 		docs[i] = string(doc)
 	}

@@ -17,7 +17,7 @@ func (db *DB) CreateEndpoint(ctx context.Context, e *sb.Endpoint) error {
 		if err := db.insertEndpoint(ctx, tx, e); err != nil {
 			return err
 		}
-		return db.recordChanges(ctx, tx, pendingChange{sb.ChangeCreated, e})
+		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: e})
 	})
 }
 
@@ -134,14 +134,14 @@ func (db *DB) UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string
 		next.ID = cur.ID
 		// An update that stores exactly what was there writes nothing and
 		// records no change.
-		same, err := sameEndpoint(cur, next)
+		doc, same, err := sameEndpoint(cur, next)
 		if err != nil || same {
 			return err
 		}
 		if err := db.rewrite(ctx, tx, cur, next); err != nil {
 			return err
 		}
-		return db.recordChanges(ctx, tx, pendingChange{sb.ChangeUpdated, next})
+		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeUpdated, endpoint: next, doc: doc})
 	})
 	if err != nil {
 		return nil, err
@@ -173,19 +173,19 @@ func (db *DB) DeleteEndpointIf(ctx context.Context, partnerSID, endpointSID stri
 		if _, err = db.exec(ctx, tx, deleteEndpointRow, cur.ID); err != nil {
 			return err
 		}
-		return db.recordChanges(ctx, tx, pendingChange{sb.ChangeDeleted, cur})
+		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeDeleted, endpoint: cur})
 	})
 }
 
 // sameEndpoint reports whether two states of an endpoint are the same in
-// everything the API shows.
-func sameEndpoint(a, b *sb.Endpoint) (bool, error) {
+// everything the API shows; bJSON is b as the change feed records it.
+func sameEndpoint(a, b *sb.Endpoint) (bJSON []byte, same bool, err error) {
 	x, err := json.Marshal(a)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	y, err := json.Marshal(b)
-	return bytes.Equal(x, y), err
+	return y, bytes.Equal(x, y), err
 }
 
 // rewrite stores next over cur: the row, and of the side-table rows only
@@ -275,12 +275,12 @@ func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
 			g.ID, g.EndpointSID = id.Int64, sid.String
 			if !sid.Valid {
 				g.EndpointSID = sb.NewSID()
-				changes = append(changes, pendingChange{sb.ChangeCreated, g})
+				changes = append(changes, pendingChange{operation: sb.ChangeCreated, endpoint: g})
 			} else if doc, err := document(g.Addresses); err != nil {
 				rows.Close()
 				return err
 			} else if doc != addresses.String {
-				changes = append(changes, pendingChange{sb.ChangeUpdated, g})
+				changes = append(changes, pendingChange{operation: sb.ChangeUpdated, endpoint: g})
 			}
 			gateways = append(gateways, g)
 		}

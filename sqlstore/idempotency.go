@@ -216,7 +216,7 @@ func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired b
 				}
 				return err
 			}
-			return db.recordChanges(ctx, tx, pendingChange{sb.ChangeCreated, req.Endpoint})
+			return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: req.Endpoint})
 		}
 		return nil
 	})

@@ -30,7 +30,7 @@ func (db *DB) CreatePartner(ctx context.Context, p sb.Partner, passwordHash stri
 		if err := db.insertEndpoint(ctx, tx, g); err != nil {
 			return err
 		}
-		return db.recordChanges(ctx, tx, pendingChange{sb.ChangeCreated, g})
+		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: g})
 	})
 }
 

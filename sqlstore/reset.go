@@ -71,14 +71,14 @@ func (db *DB) ResetEndpoints(ctx context.Context, partnerSID string, endpoints [
 			if _, err := db.exec(ctx, tx, deleteEndpointRow, e.ID); err != nil {
 				return err
 			}
-			changes = append(changes, pendingChange{sb.ChangeDeleted, e})
+			changes = append(changes, pendingChange{operation: sb.ChangeDeleted, endpoint: e})
 		}
 		deleted = len(gone)
 		for _, e := range endpoints {
 			if err := db.insertEndpoint(ctx, tx, e); err != nil {
 				return err
 			}
-			changes = append(changes, pendingChange{sb.ChangeCreated, e})
+			changes = append(changes, pendingChange{operation: sb.ChangeCreated, endpoint: e})
 		}
 		return db.recordChanges(ctx, tx, changes...)
 	})
