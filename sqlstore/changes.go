@@ -57,7 +57,8 @@ FROM input i JOIN counts c ON c.partner_sid = i.partner_sid JOIN p ON p.partner_
 ON CONFLICT (partner_sid) DO UPDATE SET revision = revision + excluded.revision RETURNING revision`
 	insertChangeSQLite = `INSERT INTO endpoint_changes (position, partner_sid, revision, operation, endpoint_sid, occurred_at, endpoint) VALUES (?, ?, ?, ?, ?, ?, ?)`
 
-	selectPartnerRevision = `SELECT COALESCE((SELECT revision FROM partner_revisions WHERE partner_sid = ?), 0)`
+	partnerRevision       = `COALESCE((SELECT revision FROM partner_revisions WHERE partner_sid = ?), 0)`
+	selectPartnerRevision = `SELECT ` + partnerRevision
 	selectFeedPosition    = `SELECT position FROM change_feed_position WHERE id = 1`
 	changeColumns         = `position, partner_sid, revision, operation, endpoint_sid, occurred_at, endpoint`
 	selectPartnerChanges  = `SELECT ` + changeColumns + ` FROM endpoint_changes WHERE partner_sid = ? AND revision > ? ORDER BY revision LIMIT ?`
@@ -379,7 +380,7 @@ func (db *DB) EndpointAt(ctx context.Context, partnerSID, endpointSID string) (*
 	return e, rev, err
 }
 
-var selectEndpointAt = `SELECT ` + endpointColumns + `, COALESCE((SELECT revision FROM partner_revisions WHERE partner_sid = ?), 0) FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`
+var selectEndpointAt = `SELECT ` + endpointColumns + `, ` + partnerRevision + ` FROM endpoints e WHERE e.partner_sid = ? AND e.endpoint_sid = ?`
 
 // withExtra scans a row's columns past an endpoint's into extra.
 type withExtra struct {

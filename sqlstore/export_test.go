@@ -69,7 +69,7 @@ func OpenMigratedTo(ctx context.Context, dsn string, version int64) (*DB, error)
 func ListQueries(db *DB, partnerSID string, f *filter.Expr, limit int) (count, page string, countArgs, pageArgs []any) {
 	where, args := db.listWhere(partnerSID, f)
 	order := orderBy(sortKeys(nil), false)
-	return db.q(countQuery(where)), db.q(pageQuery(where, order)), args, append(slices.Clone(args), limit, 0)
+	return db.q(countQuery(where)), db.q(pageQuery(where, order)), slices.Concat([]any{partnerSID}, args), append(slices.Clone(args), limit, 0)
 }
 
 func KeyLockID(partnerSID, key string) int64 { return keyLockID(partnerSID, key) }

@@ -137,13 +137,10 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	}
 	defer tx.Rollback()
 
+	// The count reads the partner's revision on the same snapshot too (the
+	// change feed's starting point), in the same statement.
 	var info sb.PageInfo
-	// The partner's revision on the list's snapshot (the change feed's
-	// starting point).
-	if err := tx.QueryRowContext(ctx, db.q(selectPartnerRevision), partnerSID).Scan(&info.Revision); err != nil {
-		return err
-	}
-	if err := db.txRow(ctx, tx, countStmt, countQuery, args...).Scan(&info.Total); err != nil {
+	if err := db.txRow(ctx, tx, countStmt, countQuery, slices.Concat([]any{partnerSID}, args)...).Scan(&info.Total, &info.Revision); err != nil {
 		return err
 	}
 	query, st, pageArgs, offset := pageQuery, pageStmt, args, q.Offset
@@ -189,8 +186,10 @@ func (db *DB) listWhere(partnerSID string, f *filter.Expr) ([]string, []any) {
 	return where, args
 }
 
+// countQuery counts a list's endpoints and reads the partner's revision;
+// its first argument is the partner, then the WHERE's.
 func countQuery(where []string) string {
-	return `SELECT count(*) FROM endpoints e WHERE ` + strings.Join(where, " AND ")
+	return `SELECT count(*), ` + partnerRevision + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ")
 }
 
 // pageQuery reads a page's endpoints; its last arguments are the limit and
