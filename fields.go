@@ -153,6 +153,66 @@ func readArray(p *problems, field string, v any, maxLen int, noun string) ([]any
 	return a, true
 }
 
+// member reads one member of a nested object (an address, a
+// transformation) into *T; each nested object keeps a table of them, as the
+// endpoint keeps its field table.
+type member[T any] func(p *problems, field string, v any, into *T) bool
+
+// readMembers reads every member of m through members, reporting unknown
+// ones, and requires the member named required.
+func readMembers[T any](p *problems, field string, m map[string]any, members map[string]member[T], required string, into *T) bool {
+	good := true
+	for k, val := range m {
+		read, known := members[k]
+		if !known {
+			p.add(field+"."+k, "unknown field")
+			good = false
+			continue
+		}
+		good = read(p, field+"."+k, val, into) && good
+	}
+	if _, ok := m[required]; !ok {
+		p.add(field+"."+required, "field is required")
+		good = false
+	}
+	return good
+}
+
+// into makes a member of a value reader and the place it fills.
+func into[T, V any](read func(p *problems, field string, v any) (V, bool), at func(*T) *V) member[T] {
+	return func(p *problems, field string, v any, t *T) bool {
+		val, ok := read(p, field, v)
+		*at(t) = val
+		return ok
+	}
+}
+
+// Value readers with their limits bound, for member tables.
+func enumOf(allowed []string) func(*problems, string, any) (string, bool) {
+	return func(p *problems, field string, v any) (string, bool) { return readEnum(p, field, v, allowed) }
+}
+
+func intIn(lo, hi int64) func(*problems, string, any) (int64, bool) {
+	return func(p *problems, field string, v any) (int64, bool) { return readInt(p, field, v, lo, hi) }
+}
+
+func nullableUpTo(maxLen int) func(*problems, string, any) (*string, bool) {
+	return func(p *problems, field string, v any) (*string, bool) { return readNullableString(p, field, v, maxLen) }
+}
+
+var addressMembers = map[string]member[Address]{
+	"direction":    into(enumOf(directions), func(a *Address) *string { return &a.Direction }),
+	"dst_port":     into(intIn(1, 65535), func(a *Address) *int64 { return &a.DstPort }),
+	"ip":           into(readHost, func(a *Address) *string { return &a.IP }),
+	"location_sid": into(nullableUpTo(maxLocationSID), func(a *Address) **string { return &a.LocationSID }),
+	"port":         into(intIn(1, 65535), func(a *Address) *int64 { return &a.Port }),
+	"priority":     into(intIn(0, 65535), func(a *Address) *int64 { return &a.Priority }),
+	"sip_password": into(nullableUpTo(maxSIPCredential), func(a *Address) **string { return &a.SIPPassword }),
+	"sip_username": into(nullableUpTo(maxSIPCredential), func(a *Address) **string { return &a.SIPUsername }),
+	"srtp":         into(readBool, func(a *Address) *bool { return &a.SRTP }),
+	"transport":    into(enumOf(transports), func(a *Address) *string { return &a.Transport }),
+}
+
 // readAddress reads one Address, filling the defaults of §2.
 func readAddress(p *problems, field string, v any) (Address, bool) {
 	m, ok := readObject(p, field, v)
@@ -160,41 +220,7 @@ func readAddress(p *problems, field string, v any) (Address, bool) {
 		return Address{}, false
 	}
 	a := Address{Direction: "any", DstPort: 5060, Port: 5060, Transport: "udp"}
-	good := true
-	for k, val := range m {
-		f := field + "." + k
-		var ok bool
-		switch k {
-		case "direction":
-			a.Direction, ok = readEnum(p, f, val, directions)
-		case "dst_port":
-			a.DstPort, ok = readInt(p, f, val, 1, 65535)
-		case "ip":
-			a.IP, ok = readHost(p, f, val)
-		case "location_sid":
-			a.LocationSID, ok = readNullableString(p, f, val, maxLocationSID)
-		case "port":
-			a.Port, ok = readInt(p, f, val, 1, 65535)
-		case "priority":
-			a.Priority, ok = readInt(p, f, val, 0, 65535)
-		case "sip_password":
-			a.SIPPassword, ok = readNullableString(p, f, val, maxSIPCredential)
-		case "sip_username":
-			a.SIPUsername, ok = readNullableString(p, f, val, maxSIPCredential)
-		case "srtp":
-			a.SRTP, ok = readBool(p, f, val)
-		case "transport":
-			a.Transport, ok = readEnum(p, f, val, transports)
-		default:
-			p.add(f, "unknown field")
-		}
-		good = good && ok
-	}
-	if _, ok := m["ip"]; !ok {
-		p.add(field+".ip", "field is required")
-		good = false
-	}
-	return a, good
+	return a, readMembers(p, field, m, addressMembers, "ip", &a)
 }
 
 func readHost(p *problems, field string, v any) (string, bool) {
@@ -291,39 +317,28 @@ func CanonicalHost(s string) (string, bool) {
 	return h, true
 }
 
+var transformationMembers = map[string]member[Transformation]{
+	"action":    into(readAction, func(t *Transformation) *string { return &t.Action }),
+	"direction": into(enumOf(directions), func(t *Transformation) *string { return &t.Direction }),
+	"operands":  into(readOperands, func(t *Transformation) *[]string { return &t.Operands }),
+}
+
+func readAction(p *problems, field string, v any) (string, bool) {
+	s, ok := readString(p, field, v, 1, maxActionLen)
+	if ok && !actionRE.MatchString(s) {
+		p.add(field, "must be 1 to 64 characters of a-z, 0-9 and _")
+		return s, false
+	}
+	return s, ok
+}
+
 func readTransformation(p *problems, field string, v any) (Transformation, bool) {
 	m, ok := readObject(p, field, v)
 	if !ok {
 		return Transformation{}, false
 	}
 	t := Transformation{Direction: "any", Operands: []string{}}
-	good := true
-	for k, val := range m {
-		f := field + "." + k
-		var ok bool
-		switch k {
-		case "action":
-			var s string
-			if s, ok = readString(p, f, val, 1, maxActionLen); ok {
-				if ok = actionRE.MatchString(s); !ok {
-					p.add(f, "must be 1 to 64 characters of a-z, 0-9 and _")
-				}
-				t.Action = s
-			}
-		case "direction":
-			t.Direction, ok = readEnum(p, f, val, directions)
-		case "operands":
-			t.Operands, ok = readOperands(p, f, val)
-		default:
-			p.add(f, "unknown field")
-		}
-		good = good && ok
-	}
-	if _, ok := m["action"]; !ok {
-		p.add(field+".action", "field is required")
-		good = false
-	}
-	return t, good
+	return t, readMembers(p, field, m, transformationMembers, "action", &t)
 }
 
 func readOperands(p *problems, field string, v any) ([]string, bool) {

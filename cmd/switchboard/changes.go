@@ -33,17 +33,11 @@ func addChangeFeedFlags(fs *pflag.FlagSet, cfg *serveConfig) {
 }
 
 func (c serveConfig) validateChangeFeed() []error {
-	var errs []error
-	if c.MaxStreams < 1 {
-		errs = append(errs, fmt.Errorf("--max-streams %d: want 1 or more", c.MaxStreams))
+	return []error{
+		atLeast("--max-streams", c.MaxStreams, 1),
+		moreThanZero("--stream-keep-alive", c.StreamKeepAlive),
+		moreThanZero("--changes-retention", c.ChangesRetention),
 	}
-	if c.StreamKeepAlive <= 0 {
-		errs = append(errs, fmt.Errorf("--stream-keep-alive %v: want more than 0", c.StreamKeepAlive))
-	}
-	if c.ChangesRetention <= 0 {
-		errs = append(errs, fmt.Errorf("--changes-retention %v: want more than 0", c.ChangesRetention))
-	}
-	return errs
 }
 
 // pruneBatch is how many changes one pruning transaction deletes: small,

@@ -154,7 +154,7 @@ func newPartnersSetPasswordCommand() *cobra.Command {
 	partnerSID := fs.String("partner", "", "`partner_sid` of the partner (required)")
 	password := fs.String("password", "", "the new `password`, "+passwordRule+" (required)")
 	login := fs.String("login", "", "new `login`, without ':' (required when the partner has none; default: keep it)")
-	asJSON := fs.Bool("json", false, "print one JSON object instead of a sentence")
+	asJSON := sentenceJSONFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *partnerSID == "" || *password == "" {
 			return errors.New("partners set-password: --partner and --password are required")
@@ -178,11 +178,8 @@ func newPartnersSetPasswordCommand() *cobra.Command {
 			case err != nil:
 				return err
 			}
-			if *asJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]string{"login": p.Login, "partner_sid": p.PartnerSID})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "set the password of partner %s (login %s)\n", p.PartnerSID, p.Login)
-			return err
+			return report(cmd, *asJSON, map[string]string{"login": p.Login, "partner_sid": p.PartnerSID},
+				"set the password of partner %s (login %s)", p.PartnerSID, p.Login)
 		})
 	}
 	return cmd
@@ -192,7 +189,7 @@ func newPartnersDisableCommand() *cobra.Command {
 	cmd, dsn := newAdminCommand("disable", "Disable a partner's credentials",
 		"Disables a partner: its tokens and Basic login stop working on every running server within a second; its endpoints stay.")
 	partnerSID := cmd.Flags().String("partner", "", "`partner_sid` of the partner to disable (required)")
-	asJSON := cmd.Flags().Bool("json", false, "print one JSON object instead of a sentence")
+	asJSON := sentenceJSONFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *partnerSID == "" {
 			return errors.New("partners disable: --partner is required")
@@ -205,11 +202,8 @@ func newPartnersDisableCommand() *cobra.Command {
 				return err
 			}
 			since := p.DisabledAt.UTC().Format(time.RFC3339)
-			if *asJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]string{"disabled_at": since, "partner_sid": p.PartnerSID})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "partner %s is disabled (since %s)\n", p.PartnerSID, since)
-			return err
+			return report(cmd, *asJSON, map[string]string{"disabled_at": since, "partner_sid": p.PartnerSID},
+				"partner %s is disabled (since %s)", p.PartnerSID, since)
 		})
 	}
 	return cmd

@@ -199,6 +199,22 @@ func onDatabase(cmd *cobra.Command, dsn string, work func(ctx context.Context, d
 	return work(cmd.Context(), db)
 }
 
+// sentenceJSONFlag defines --json on a command that reports its outcome in
+// one sentence (report).
+func sentenceJSONFlag(cmd *cobra.Command) *bool {
+	return cmd.Flags().Bool("json", false, "print one JSON object instead of a sentence")
+}
+
+// report prints a command's outcome: v as one JSON object when asJSON, else
+// the sentence.
+func report(cmd *cobra.Command, asJSON bool, v any, format string, args ...any) error {
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), v)
+	}
+	_, err := fmt.Fprintf(cmd.OutOrStdout(), format+"\n", args...)
+	return err
+}
+
 func printJSON(w io.Writer, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {

@@ -161,37 +161,43 @@ func (c serveConfig) validate() error {
 	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
 		errs = append(errs, fmt.Errorf("--rate-limit %v: want a number of requests per second, 0 or more", c.RateLimit))
 	}
-	if c.RateBurst < 0 {
-		errs = append(errs, fmt.Errorf("--rate-burst %d: want 0 or more", c.RateBurst))
-	}
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--shutdown-timeout %v: want more than 0", c.ShutdownTimeout))
-	}
-	if c.WriteTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--write-timeout %v: want more than 0", c.WriteTimeout))
-	}
-	if c.MaxConns < 1 {
-		errs = append(errs, fmt.Errorf("--max-conns %d: want 1 or more", c.MaxConns))
-	}
-	if c.MaxInFlight < 0 {
-		errs = append(errs, fmt.Errorf("--max-in-flight %d: want 0 or more", c.MaxInFlight))
-	}
-	if c.StatementTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--statement-timeout %v: want more than 0", c.StatementTimeout))
-	}
-	if c.MaxRunning < 1 {
-		errs = append(errs, fmt.Errorf("--max-running %d: want 1 or more", c.MaxRunning))
-	}
+	errs = append(errs,
+		atLeast("--rate-burst", c.RateBurst, 0),
+		moreThanZero("--shutdown-timeout", c.ShutdownTimeout),
+		moreThanZero("--write-timeout", c.WriteTimeout),
+		atLeast("--max-conns", c.MaxConns, 1),
+		atLeast("--max-in-flight", c.MaxInFlight, 0),
+		moreThanZero("--statement-timeout", c.StatementTimeout),
+		atLeast("--max-running", c.MaxRunning, 1),
+	)
 	errs = append(errs, c.validateChangeFeed()...)
 	errs = append(errs, c.validateIntegrator()...)
-	if len(errs) == 0 {
+	var msgs []string
+	for _, e := range errs {
+		if e != nil {
+			msgs = append(msgs, e.Error())
+		}
+	}
+	if len(msgs) == 0 {
 		return nil
 	}
-	msgs := make([]string, len(errs))
-	for i, e := range errs {
-		msgs[i] = e.Error()
-	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// atLeast is the error of a flag whose value v is below lo, or nil.
+func atLeast[N int | int64](flag string, v, lo N) error {
+	if v < lo {
+		return fmt.Errorf("%s %d: want %d or more", flag, v, lo)
+	}
+	return nil
+}
+
+// moreThanZero is the error of a duration flag that is not positive, or nil.
+func moreThanZero(flag string, v time.Duration) error {
+	if v <= 0 {
+		return fmt.Errorf("%s %v: want more than 0", flag, v)
+	}
+	return nil
 }
 
 func checkHostPort(v string) error {

@@ -98,7 +98,7 @@ func newTokensRevokeCommand() *cobra.Command {
 	cmd, dsn := newAdminCommand("revoke", "Revoke an API token",
 		"Revokes an API token by its id (see tokens list); running servers stop accepting it within a second.")
 	id := cmd.Flags().String("token-id", "", "`id` of the token to revoke (required)")
-	asJSON := cmd.Flags().Bool("json", false, "print one JSON object instead of a sentence")
+	asJSON := sentenceJSONFlag(cmd)
 	cmd.MarkFlagRequired("token-id")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *id == "" {
@@ -110,11 +110,7 @@ func newTokensRevokeCommand() *cobra.Command {
 			} else if err != nil {
 				return err
 			}
-			if *asJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]string{"revoked": *id})
-			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s\n", strings.TrimSpace(*id))
-			return err
+			return report(cmd, *asJSON, map[string]string{"revoked": *id}, "revoked token %s", strings.TrimSpace(*id))
 		})
 	}
 	return cmd
