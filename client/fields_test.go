@@ -27,3 +27,23 @@ func TestEndpointMirrorsTheFieldTable(t *testing.T) {
 		t.Fatalf("client.Endpoint has the JSON fields %v; the server's field table has %v", got, want)
 	}
 }
+
+// The client names every type of the server's type table.
+func TestTypesMirrorTheTypeTable(t *testing.T) {
+	got := []string{}
+	for _, typ := range []client.EndpointType{
+		client.TypeThirdParty, client.TypeConference, client.TypeConferencePlayback, client.TypeConferenceV2,
+		client.TypeFlexML, client.TypeMediator, client.TypeVoicemail, client.TypeSystemGateway,
+	} {
+		got = append(got, string(typ))
+	}
+	var want []string
+	for _, r := range sb.Types() {
+		want = append(want, string(r.Type))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the client's type constants are %v, the type table has %v", got, want)
+	}
+}
