@@ -234,33 +234,21 @@ func keyLockID(partnerSID, key string) int64 {
 	return int64(binary.BigEndian.Uint64(h[:8]))
 }
 
-// pruneBatch is how many expired key records one prune transaction deletes:
-// small, so that pruning never holds the writer (SQLite) or many row locks
-// for long.
-const pruneBatch = 500
-
-// PruneIdempotencyKeys deletes the key records older than the window at
-// now, a batch per transaction, and returns how many it deleted.
-func (db *DB) PruneIdempotencyKeys(ctx context.Context, now time.Time) (int64, error) {
+// PruneIdempotencyKeys deletes up to batch of the oldest key records past
+// their window at now, in one transaction, and returns how many it
+// deleted. The caller keeps batches small (serve: 500), so that pruning
+// never holds the writer (SQLite) or many row locks for long, and calls
+// again while a whole batch was due.
+func (db *DB) PruneIdempotencyKeys(ctx context.Context, now time.Time, batch int) (int, error) {
 	cutoff := now.Add(-sb.IdempotencyWindow).UnixMilli()
-	var total int64
-	for ctx.Err() == nil {
-		var n int64
-		err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, db.q(pruneIdempotencyKeys), cutoff, pruneBatch)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
+	var n int64
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(pruneIdempotencyKeys), cutoff, batch)
 		if err != nil {
-			return total, err
+			return err
 		}
-		total += n
-		if n < pruneBatch {
-			return total, nil
-		}
-	}
-	return total, ctx.Err()
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
 }

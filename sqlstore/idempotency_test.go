@@ -1,9 +1,9 @@
 package sqlstore_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -77,29 +77,54 @@ func TestKeyInFlightAcrossSessions(t *testing.T) {
 	}
 }
 
-// Expired records are pruned in batches, oldest first; live ones stay.
+// Expired records are pruned a batch per call, oldest first, never more
+// than the batch; live ones stay.
 func TestPruneIdempotencyKeys(t *testing.T) {
 	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
 		c := newPartner(t, db, "p")
 		start := time.Now()
-		old := sqlstore.PruneBatch + 7
+		const old, batch = 7, 3
 		insert := sqlstore.Rebind(db, `INSERT INTO idempotency_keys (partner_sid, idem_key, request_hash, status, body, created_at) VALUES (?, ?, 'h', 200, '{}', ?)`)
-		for i := range old {
-			if _, err := sqlstore.WritePool(db).Exec(insert, c.PartnerSID, fmt.Sprint("old-", i), start.UnixMilli()); err != nil {
+		// Inserted newest first, so that insertion order is not age order.
+		for i := old - 1; i >= 0; i-- {
+			if _, err := sqlstore.WritePool(db).Exec(insert, c.PartnerSID, fmt.Sprint("old-", i), start.Add(time.Duration(i)*time.Millisecond).UnixMilli()); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if _, _, err := db.CreateEndpointOnce(ctx, onceRequest(t, c, "young", start.Add(time.Hour))); err != nil {
 			t.Fatal(err)
 		}
-		n, err := db.PruneIdempotencyKeys(context.Background(), start.Add(sb.IdempotencyWindow))
-		if err != nil || n != int64(old) {
-			t.Fatalf("pruned %d (%v), want %d", n, err, old)
+		keys := func() []string {
+			rows, err := sqlstore.ReadPool(db).Query(`SELECT idem_key FROM idempotency_keys ORDER BY created_at`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var k string
+				rows.Scan(&k)
+				out = append(out, k)
+			}
+			return out
 		}
-		var left int
-		sqlstore.ReadPool(db).QueryRow(`SELECT count(*) FROM idempotency_keys`).Scan(&left)
-		if left != 1 {
-			t.Fatalf("%d records left, want the young one", left)
+		now := start.Add(sb.IdempotencyWindow + old*time.Millisecond)
+		for _, step := range []struct {
+			pruned int
+			left   []string
+		}{
+			{3, []string{"old-3", "old-4", "old-5", "old-6", "young"}},
+			{3, []string{"old-6", "young"}},
+			{1, []string{"young"}},
+			{0, []string{"young"}},
+		} {
+			n, err := db.PruneIdempotencyKeys(ctx, now, batch)
+			if err != nil || n != step.pruned {
+				t.Fatalf("pruned %d (%v), want %d", n, err, step.pruned)
+			}
+			if got := keys(); !slices.Equal(got, step.left) {
+				t.Fatalf("after pruning %d: %v left, want %v", n, got, step.left)
+			}
 		}
 		ans, replayed, err := db.CreateEndpointOnce(ctx, onceRequest(t, c, "young", start.Add(2*time.Hour)))
 		if err != nil || !replayed || ans.Status != 200 {
