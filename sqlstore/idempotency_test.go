@@ -132,3 +132,48 @@ func TestPruneIdempotencyKeys(t *testing.T) {
 		}
 	})
 }
+
+// A keyed create writes the endpoint's search rows and claims under the
+// row it inserted (on PostgreSQL the row is inserted by the key's claim
+// statement), so the address is claimed: a second create of it is
+// refused, and that refusal is the second key's answer. A taken login is
+// retried with a new one, under the same key.
+func TestKeyedCreateRowsClaimsAndLogins(t *testing.T) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
+		c := newPartner(t, db, "p")
+		now := time.Now()
+		request := func(key string, body sb.Body) sb.IdempotentCreate {
+			req := onceRequest(t, c, key, now)
+			req.Endpoint = newEndpoint(t, c, body)
+			return req
+		}
+		trunk := request("trunk", thirdParty("trunk", "192.0.2.44", 5060, false))
+		if _, replayed, err := db.CreateEndpointOnce(ctx, trunk); err != nil || replayed {
+			t.Fatalf("keyed create: %v %v", replayed, err)
+		}
+		var rows int
+		sqlstore.ReadPool(db).QueryRow(sqlstore.Rebind(db, `SELECT (SELECT count(*) FROM endpoint_addresses a JOIN endpoints e ON e.id = a.endpoint_id WHERE e.endpoint_sid = ?)
+			+ (SELECT count(*) FROM ip_claims a JOIN endpoints e ON e.id = a.endpoint_id WHERE e.endpoint_sid = ?)`), trunk.Endpoint.EndpointSID, trunk.Endpoint.EndpointSID).Scan(&rows)
+		if rows != 2 {
+			t.Fatalf("%d address and claim rows under the created endpoint, want 2", rows)
+		}
+		if err := sb.CreateEndpoint(ctx, db, newEndpoint(t, c, thirdParty("again", "192.0.2.44", 5060, false))); sb.ErrorKindOf(err) != sb.KindConflict {
+			t.Fatalf("a second claim of the keyed create's address: %v", err)
+		}
+
+		first := mustStore(t, db, c, sb.Body{"type": "conference", "name": "same"})
+		taken := request("taken", sb.Body{"type": "conference", "name": "same"})
+		taken.Endpoint.Properties["login"] = first.Properties["login"]
+		ans, replayed, err := db.CreateEndpointOnce(ctx, taken)
+		if err != nil || replayed || ans.Status != 200 || taken.Endpoint.Properties.Login() == first.Properties.Login() {
+			t.Fatalf("keyed create with a taken login: %v %v %v, login %v", ans, replayed, err, taken.Endpoint.Properties.Login())
+		}
+		if again, replayed, err := db.CreateEndpointOnce(ctx, request("taken", sb.Body{"type": "conference", "name": "same"})); err != nil || !replayed || string(again.Body) != string(ans.Body) {
+			t.Fatalf("its replay: %s %v %v", again.Body, replayed, err)
+		}
+		page, err := sb.ListPage(ctx, db, c.PartnerSID, sb.ListQuery{Limit: 10})
+		if err != nil || page.Total != 3 {
+			t.Fatalf("%v endpoints (%v), want 3", page.Total, err)
+		}
+	})
+}
