@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 
 	sb "github.com/switchboard-sip/switchboard"
@@ -14,6 +15,9 @@ const (
 	idempotencyKeyHeader = "Idempotency-Key"
 	replayedHeader       = "Idempotent-Replayed"
 	maxIdempotencyKey    = 255
+	// keyInFlightRetryAfter is the Retry-After of the 409 for a key whose
+	// first request is still running.
+	keyInFlightRetryAfter = "1"
 )
 
 var errBadIdempotencyKey = sb.BadRequest(idempotencyKeyHeader, "Idempotency-Key must be 1 to 255 characters of A-Z a-z 0-9 _ - : .")
@@ -69,6 +73,12 @@ func (s *Server) createOnce(w http.ResponseWriter, r *http.Request, c sb.Caller,
 		Err:         invalid,
 		Answer:      recordedAnswer,
 	})
+	if errors.Is(err, sb.ErrKeyInFlight) {
+		// The first request's transaction lasts milliseconds: the header
+		// tells a generic client that this 409, unlike a taken address's,
+		// is worth retrying, and when (whole seconds, so 1).
+		w.Header().Set("Retry-After", keyInFlightRetryAfter)
+	}
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	sb "github.com/switchboard-sip/switchboard"
 	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
@@ -122,6 +124,9 @@ func TestIdempotencyKeyKeepsClientErrors(t *testing.T) {
 			conflict.body != `{"errors":[{"field":null,"message":"duplicate ip for auth_required=false","reference_sid":null}],"message":"conflict error"}` {
 			t.Fatalf("409 then its replay: %d %s / %d %v %s", conflict.status, conflict.body, replay.status, replay.header, replay.body)
 		}
+		if conflict.header.Get("Retry-After") != "" || replay.header.Get("Retry-After") != "" {
+			t.Fatal("a taken address's 409 carries Retry-After: retrying cannot help it")
+		}
 		if n := f.count(f.admin); n != 1 {
 			t.Fatalf("%v endpoints: a refused request created one", n)
 		}
@@ -196,6 +201,9 @@ func TestConcurrentIdempotentCreates(t *testing.T) {
 		for _, a := range answers {
 			switch {
 			case a.status == 409 && a.body == keyInFlightBody:
+				if got := a.header.Get("Retry-After"); got != "1" {
+					t.Fatalf("409 for a key in flight with Retry-After %q, want 1", got)
+				}
 				inFlight++
 				continue
 			case a.status != 200:
@@ -218,4 +226,23 @@ func TestConcurrentIdempotentCreates(t *testing.T) {
 		}
 		t.Logf("%d first, %d replayed, %d in flight", firsts, n-firsts-inFlight, inFlight)
 	})
+}
+
+// keyInFlightStore answers every keyed create as the store does while
+// another request holds the key (TestKeyInFlightAcrossSessions proves the
+// store's side on PostgreSQL; on SQLite no key is ever in flight).
+type keyInFlightStore struct{ sb.Store }
+
+func (keyInFlightStore) CreateEndpointOnce(context.Context, sb.IdempotentCreate) (sb.Answer, bool, error) {
+	return sb.Answer{}, false, sb.ErrKeyInFlight
+}
+
+// The 409 for a key in flight says, in Retry-After, that a retry may
+// succeed (a second later); it is not a replay and records nothing.
+func TestKeyInFlightAnswer(t *testing.T) {
+	f := newFixtureOn(t, sqlstoretest.SQLiteDSN(t), "", func(s *Server) { s.Store = keyInFlightStore{s.Store} })
+	r := f.do("POST", "/core/v2/endpoints", f.admin, `{"type":"conference"}`, "Idempotency-Key", "busy")
+	if r.status != 409 || r.body != keyInFlightBody || r.header.Get("Retry-After") != "1" || r.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("key in flight: %d %v %s", r.status, r.header, r.body)
+	}
 }

@@ -73,5 +73,3 @@ func ListQueries(db *DB, partnerSID string, f *filter.Expr, limit int) (count, p
 }
 
 func KeyLockID(partnerSID, key string) int64 { return keyLockID(partnerSID, key) }
-
-const PruneBatch = pruneBatch

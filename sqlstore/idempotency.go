@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"time"
 
 	sb "github.com/switchboard-sip/switchboard"
@@ -20,28 +21,45 @@ const (
 		(SELECT partner_sid, idem_key FROM idempotency_keys WHERE created_at <= ? ORDER BY created_at LIMIT ?)`
 )
 
-// claimKeyQuery is PostgreSQL's first statement of a keyed create, one
-// round trip: it takes the key's lock ($1) without waiting, reads the key's
-// live record, and when it got the lock and there is none, writes the
-// request's record (over an expired one). Inserted 0 with the lock and no
-// record read: a record committed after the statement's snapshot was taken
-// is in the way.
-func (db *DB) claimKeyQuery() string {
-	return `WITH l AS (SELECT ` + db.dialect.keyLock() + ` AS got),
+// claimKeyCTEs are PostgreSQL's claim of a key, the first part of a keyed
+// create's first statement: take the key's lock ($1) without waiting, read
+// the key's live record, and when it got the lock and there is none, write
+// the request's record (over an expired one). Inserted 0 with the lock and
+// no record read: a record committed after the statement's snapshot was
+// taken is in the way.
+var claimKeyCTEs = `WITH l AS (SELECT ` + postgresDialect{}.keyLock() + ` AS got),
 	old AS (SELECT request_hash, status, body, created_at FROM idempotency_keys WHERE partner_sid = $2 AND idem_key = $3 AND created_at > $8),
 	ins AS (INSERT INTO idempotency_keys (partner_sid, idem_key, request_hash, status, body, created_at)
 		SELECT $2::text, $3::text, $4::text, $5::integer, $6::bytea, $7::bigint FROM l WHERE l.got AND NOT EXISTS (SELECT 1 FROM old)
 		ON CONFLICT (partner_sid, idem_key) DO UPDATE SET request_hash = excluded.request_hash, status = excluded.status,
 			body = excluded.body, created_at = excluded.created_at WHERE idempotency_keys.created_at <= $8
-		RETURNING 1)
-	SELECT l.got, old.request_hash, old.status, old.body, old.created_at, (SELECT count(*) FROM ins) FROM l LEFT JOIN old ON true`
-}
+		RETURNING 1)`
+
+const claimKeyResult = `SELECT l.got, old.request_hash, old.status, old.body, old.created_at, (SELECT count(*) FROM ins)`
+
+// claimKeyQuery is the claim alone, one round trip: for a request whose
+// answer is an error, recorded with nothing created.
+var claimKeyQuery = claimKeyCTEs + "\n\t" + claimKeyResult + ` FROM l LEFT JOIN old ON true`
+
+// claimKeyAndInsertQuery is the claim and, only when it wrote the
+// request's record, the insert of the endpoint's row ($9 on, as in
+// insertEndpointRow), in one statement: a keyed create costs no more round
+// trips than a plain one (the statements of a group commit's batch run one
+// after another, so each round trip counts). The insert reads the record's
+// insert, which orders it after the claim.
+var claimKeyAndInsertQuery = func() string {
+	n := 8
+	values := columnList(insertedColumn, func(column) string { n++; return "$" + strconv.Itoa(n) })
+	return claimKeyCTEs + `,
+	e AS (INSERT INTO endpoints (` + columnList(insertedColumn, columnName) + `) SELECT ` + values + ` WHERE EXISTS (SELECT 1 FROM ins) RETURNING id)
+	` + claimKeyResult + `, (SELECT id FROM e) FROM l LEFT JOIN old ON true`
+}()
 
 // idempotencyStatements are the hot statements of keyed creates, prepared
 // on the write pool.
 func (db *DB) idempotencyStatements() []string {
 	if db.dialect.keyLock() != "" {
-		return []string{db.claimKeyQuery()}
+		return []string{claimKeyQuery, claimKeyAndInsertQuery}
 	}
 	return []string{insertIdempotencyKey}
 }
@@ -180,12 +198,26 @@ func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired b
 	err := db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		replay, replayed = sb.Answer{}, false
 		cutoff, now := req.Now.Add(-sb.IdempotencyWindow).UnixMilli(), req.Now.UnixMilli()
+		inserted := false // the endpoint's row, by the claim's statement
 		if db.dialect.keyLock() != "" {
 			var got bool
 			var rec keyRecord
-			var inserted int
-			err := db.queryRow(ctx, tx, db.claimKeyQuery(), keyLockID(req.PartnerSID, req.Key), req.PartnerSID, req.Key,
-				req.RequestHash, ans.Status, ans.Body, now, cutoff).Scan(&got, &rec.hash, &rec.status, &rec.body, &rec.createdAt, &inserted)
+			var claimed int
+			var id sql.NullInt64
+			query := claimKeyQuery
+			args := []any{keyLockID(req.PartnerSID, req.Key), req.PartnerSID, req.Key, req.RequestHash, ans.Status, ans.Body, now, cutoff}
+			dest := []any{&got, &rec.hash, &rec.status, &rec.body, &rec.createdAt, &claimed}
+			if req.Endpoint != nil {
+				values, err := endpointValues(req.Endpoint, insertedColumn)
+				if err != nil {
+					return err
+				}
+				query, args, dest = claimKeyAndInsertQuery, append(args, values...), append(dest, &id)
+			}
+			err := db.queryRow(ctx, tx, query, args...).Scan(dest...)
+			if table, unique := db.dialect.uniqueViolation(err); unique && table == "endpoints" {
+				return &createFailed{sb.ErrLoginTaken}
+			}
 			switch {
 			case err != nil:
 				return err
@@ -196,8 +228,11 @@ func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired b
 				replay, _, err = rec.answer(req)
 				replayed = err == nil
 				return err
-			case inserted == 0:
+			case claimed == 0:
 				return errKeyInTheWay
+			}
+			if req.Endpoint != nil {
+				req.Endpoint.ID, inserted = id.Int64, true
 			}
 		} else {
 			if expired { // not pruned yet: the key is new again
@@ -209,16 +244,22 @@ func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired b
 				return err
 			}
 		}
-		if req.Endpoint != nil {
-			if err := db.insertEndpoint(ctx, tx, req.Endpoint); err != nil {
-				if sb.ErrorKindOf(err) != 0 || errors.Is(err, sb.ErrLoginTaken) {
-					return &createFailed{err}
-				}
-				return err
-			}
-			return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: req.Endpoint})
+		if req.Endpoint == nil {
+			return nil
 		}
-		return nil
+		var err error
+		if inserted {
+			err = db.writeSearchRows(ctx, tx, req.Endpoint)
+		} else {
+			err = db.insertEndpoint(ctx, tx, req.Endpoint)
+		}
+		if err != nil {
+			if sb.ErrorKindOf(err) != 0 || errors.Is(err, sb.ErrLoginTaken) {
+				return &createFailed{err}
+			}
+			return err
+		}
+		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: req.Endpoint})
 	})
 	if replayed {
 		return replay, true, err
@@ -234,33 +275,21 @@ func keyLockID(partnerSID, key string) int64 {
 	return int64(binary.BigEndian.Uint64(h[:8]))
 }
 
-// pruneBatch is how many expired key records one prune transaction deletes:
-// small, so that pruning never holds the writer (SQLite) or many row locks
-// for long.
-const pruneBatch = 500
-
-// PruneIdempotencyKeys deletes the key records older than the window at
-// now, a batch per transaction, and returns how many it deleted.
-func (db *DB) PruneIdempotencyKeys(ctx context.Context, now time.Time) (int64, error) {
+// PruneIdempotencyKeys deletes up to batch of the oldest key records past
+// their window at now, in one transaction, and returns how many it
+// deleted. The caller keeps batches small (serve: 500), so that pruning
+// never holds the writer (SQLite) or many row locks for long, and calls
+// again while a whole batch was due.
+func (db *DB) PruneIdempotencyKeys(ctx context.Context, now time.Time, batch int) (int, error) {
 	cutoff := now.Add(-sb.IdempotencyWindow).UnixMilli()
-	var total int64
-	for ctx.Err() == nil {
-		var n int64
-		err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, db.q(pruneIdempotencyKeys), cutoff, pruneBatch)
-			if err != nil {
-				return err
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
+	var n int64
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(pruneIdempotencyKeys), cutoff, batch)
 		if err != nil {
-			return total, err
+			return err
 		}
-		total += n
-		if n < pruneBatch {
-			return total, nil
-		}
-	}
-	return total, ctx.Err()
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
 }

@@ -25,7 +25,16 @@ const (
 // environment, and where to write. Commands are built anew for each call,
 // so tests can run the program many times in one process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runConfigured(ctx, args, getenv, stdout, stderr, nil)
+}
+
+// runConfigured is run with configure, when not nil, changing serve's
+// configuration after the flags (tests set in it what no flag does).
+func runConfigured(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, configure func(*serveConfig)) error {
 	root := newRootCommand(getenv, stdout, stderr, func(ctx context.Context, cfg serveConfig) error {
+		if configure != nil {
+			configure(&cfg)
+		}
 		return serve(ctx, cfg, stderr)
 	})
 	root.SetArgs(args)

@@ -47,11 +47,18 @@ var listeningRE = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
 // startServe runs `switchboard serve` through run and waits until it listens.
 func startServe(t *testing.T, env map[string]string, args ...string) *runningServer {
 	t.Helper()
+	return startServeConfigured(t, nil, env, args...)
+}
+
+// startServeConfigured is startServe with configure changing serve's
+// configuration after the flags (runConfigured).
+func startServeConfigured(t *testing.T, configure func(*serveConfig), env map[string]string, args ...string) *runningServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, io.Discard, stderr)
+		done <- runConfigured(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, io.Discard, stderr, configure)
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -63,6 +63,9 @@ type serveConfig struct {
 	MaxStreams       int
 	StreamKeepAlive  time.Duration
 	ChangesRetention time.Duration
+	// keyPruning is the clock and rounds of idempotency keys' pruning
+	// (tests only; the zero value is production's).
+	keyPruning keyPruning
 }
 
 // Connection limits. An idle keep-alive connection is closed after
@@ -374,10 +377,11 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			Registry: registry, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
 			MaxInFlight: cfg.MaxInFlight, MaxRunning: cfg.MaxRunning,
 			MaxStreams: cfg.MaxStreams, KeepAlive: cfg.StreamKeepAlive, Stopping: stopping,
-			Reset: integ.resetter(db), Ready: func(*http.Request) error { return ready.ready() }}
+			Reset: integ.resetter(db), Ready: func(*http.Request) error { return ready.ready() },
+			Now: cfg.keyPruning.clock()}
 		stopPruner = startPruner(db, cfg.ChangesRetention, logger)
 		gate.Open(api.Handler())
-		work = startBackground(ctx, db, logger)
+		work = startBackground(ctx, db, cfg.keyPruning, logger)
 		return nil
 	}
 	if db != nil {
