@@ -25,8 +25,9 @@ type Feed interface {
 	// OperatorChanges: up to limit changes after cursor ("" from the
 	// oldest kept); sb.ErrChangesPruned when the one after it was pruned.
 	OperatorChanges(ctx context.Context, cursor string, limit int) ([]sb.EndpointChange, error)
-	// OperatorSnapshot: every endpoint, and the cursor to follow from.
-	OperatorSnapshot(ctx context.Context, fn func(*sb.Endpoint) error) (string, error)
+	// OperatorAdmissionSnapshot: every endpoint, with the fields the
+	// mapping reads (contribute), and the cursor to follow from.
+	OperatorAdmissionSnapshot(ctx context.Context, fn func(*sb.Endpoint) error) (string, error)
 	// ChangeNotify: a channel closed by the next change committed.
 	ChangeNotify(ctx context.Context) (<-chan struct{}, error)
 }
@@ -283,7 +284,7 @@ func (a *Agent) mustRebuild(err error) bool {
 func (a *Agent) rebuild(ctx context.Context) error {
 	start := time.Now()
 	t := NewTable(a.Realm)
-	cursor, err := a.Feed.OperatorSnapshot(ctx, func(e *sb.Endpoint) error {
+	cursor, err := a.Feed.OperatorAdmissionSnapshot(ctx, func(e *sb.Endpoint) error {
 		t.Put(e)
 		return nil
 	})

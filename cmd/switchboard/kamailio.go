@@ -144,7 +144,7 @@ committed since its last reload show as drift.`,
 		}
 		defer db.Close()
 		table := kamailio.NewTable(*rpc.realm)
-		if _, err := db.OperatorSnapshot(ctx, func(e *sb.Endpoint) error {
+		if _, err := db.OperatorAdmissionSnapshot(ctx, func(e *sb.Endpoint) error {
 			table.Put(e)
 			return nil
 		}); err != nil {
