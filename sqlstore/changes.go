@@ -310,9 +310,11 @@ const selectAdmission = `SELECT e.endpoint_sid, e.partner_sid, e.type, e.auth_re
 // admissionScanner reads selectAdmission's rows into one endpoint, reusing
 // its buffers from row to row.
 type admissionScanner struct {
-	e         sb.Endpoint
-	doc       sql.RawBytes
-	addresses []admissionAddress
+	e            sb.Endpoint
+	partner, typ string
+	doc          sql.RawBytes
+	dest         []any // the row's destinations: built once, a Scan allocates none
+	addresses    []admissionAddress
 	// interned holds one string per partner SID and type: fn keeps the
 	// partner SID, and a snapshot has few of either.
 	interned map[string]string
@@ -329,13 +331,15 @@ type admissionAddress struct {
 }
 
 func (s *admissionScanner) scan(r rowScanner) (*sb.Endpoint, error) {
-	var partner, typ string
 	e := &s.e
 	*e = sb.Endpoint{Addresses: e.Addresses[:0]}
-	if err := r.Scan(&e.EndpointSID, &partner, &typ, &e.AuthRequired, &s.doc); err != nil {
+	if s.dest == nil {
+		s.dest = []any{&e.EndpointSID, &s.partner, &s.typ, &e.AuthRequired, &s.doc}
+	}
+	if err := r.Scan(s.dest...); err != nil {
 		return nil, err
 	}
-	e.PartnerSID, e.Type = s.intern(partner), sb.EndpointType(s.intern(typ))
+	e.PartnerSID, e.Type = s.intern(s.partner), sb.EndpointType(s.intern(s.typ))
 	// encoding/json decodes into the elements a reused slice already has
 	// without zeroing them: start from zero values.
 	clear(s.addresses[:cap(s.addresses)])
