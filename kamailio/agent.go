@@ -25,8 +25,9 @@ type Feed interface {
 	// OperatorChanges: up to limit changes after cursor ("" from the
 	// oldest kept); sb.ErrChangesPruned when the one after it was pruned.
 	OperatorChanges(ctx context.Context, cursor string, limit int) ([]sb.EndpointChange, error)
-	// OperatorSnapshot: every endpoint, and the cursor to follow from.
-	OperatorSnapshot(ctx context.Context, fn func(*sb.Endpoint) error) (string, error)
+	// OperatorAdmissionSnapshot: every endpoint, with the fields the
+	// mapping reads (contribute), and the cursor to follow from.
+	OperatorAdmissionSnapshot(ctx context.Context, fn func(*sb.Endpoint) error) (string, error)
 	// ChangeNotify: a channel closed by the next change committed.
 	ChangeNotify(ctx context.Context) (<-chan struct{}, error)
 }
@@ -283,7 +284,7 @@ func (a *Agent) mustRebuild(err error) bool {
 func (a *Agent) rebuild(ctx context.Context) error {
 	start := time.Now()
 	t := NewTable(a.Realm)
-	cursor, err := a.Feed.OperatorSnapshot(ctx, func(e *sb.Endpoint) error {
+	cursor, err := a.Feed.OperatorAdmissionSnapshot(ctx, func(e *sb.Endpoint) error {
 		t.Put(e)
 		return nil
 	})
@@ -388,11 +389,11 @@ func (a *Agent) save() error {
 		var line savedEndpoint
 		for _, sid := range sids {
 			c := a.table.byEndpoint[sid]
-			line = savedEndpoint{EndpointSID: sid, PartnerSID: c.partnerSID, Gateway: c.gateway, Addresses: line.Addresses[:0], Credentials: line.Credentials[:0], Problems: c.problems}
-			for _, r := range c.addresses {
-				line.Addresses = append(line.Addresses, savedAddress{r.ip, r.port, r.group})
+			line = savedEndpoint{EndpointSID: sid, PartnerSID: a.table.partnerSIDs[c.partner], Gateway: c.gateway, Addresses: line.Addresses[:0], Credentials: line.Credentials[:0], Problems: c.problems()}
+			for r := range c.addresses() {
+				line.Addresses = append(line.Addresses, savedAddress{r.addr(), r.port, r.group})
 			}
-			for _, r := range c.creds {
+			for _, r := range c.creds() {
 				line.Credentials = append(line.Credentials, [2]string{r.username, hex.EncodeToString(r.ha1[:])})
 			}
 			if err := enc.Encode(&line); err != nil {
@@ -429,9 +430,15 @@ func (a *Agent) load() error {
 		if err := dec.Decode(&e); err != nil {
 			return fmt.Errorf("%s: %w", stateFile, err)
 		}
-		c := contribution{partnerSID: e.PartnerSID, gateway: e.Gateway, problems: e.Problems}
+		c := contribution{gateway: e.Gateway}
 		for _, r := range e.Addresses {
-			c.addresses = append(c.addresses, addressRecord{r.IP, r.Port, r.Group})
+			if !r.IP.IsValid() || r.IP.Zone() != "" {
+				return fmt.Errorf("%s: a bad address %s", stateFile, r.IP)
+			}
+			c.addAddress(newAddressRecord(r.IP, r.Port, r.Group))
+		}
+		if len(e.Problems) > 0 {
+			c.moreOf().problems = e.Problems
 		}
 		for _, cr := range e.Credentials {
 			var rec credentialRecord
@@ -439,9 +446,10 @@ func (a *Agent) load() error {
 				return fmt.Errorf("%s: a bad HA1", stateFile)
 			}
 			rec.username = cr[0]
-			c.creds = append(c.creds, rec)
+			m := c.moreOf()
+			m.creds = append(m.creds, rec)
 		}
-		t.put(e.EndpointSID, c)
+		t.put(e.EndpointSID, e.PartnerSID, c)
 	}
 	if dec.More() {
 		return fmt.Errorf("%s: more endpoints than its header says", stateFile)

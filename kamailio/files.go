@@ -200,16 +200,16 @@ func (f *Files) writeResolved(r resolved) (addrsChanged, credsChanged bool, err 
 	return f.write(func(b textWriter) {
 		for _, a := range r.addresses {
 			if a.gateway {
-				writeAddress(b, int(a.group), a.ip, int64(a.port), SystemGatewayTag)
+				writeAddress(b, int(a.group), a.addr(), int64(a.port), SystemGatewayTag)
 			} else {
-				writeAddress(b, int(a.group), a.ip, int64(a.port), a.endpointSID, ",", a.partnerSID)
+				writeAddress(b, int(a.group), a.addr(), int64(a.port), a.endpointSID, ",", r.partnerSIDs[a.partner])
 			}
 		}
 	}, func(b textWriter) {
 		var ha1 [2 * md5.Size]byte
 		for _, c := range r.creds {
 			hex.Encode(ha1[:], c.ha1[:])
-			writeCredential(b, c.username, string(ha1[:]), c.endpointSID, c.partnerSID)
+			writeCredential(b, c.username, string(ha1[:]), c.endpointSID, r.partnerSIDs[c.partner])
 		}
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"net"
 	"net/netip"
 	"slices"
@@ -129,19 +130,102 @@ const (
 // contribution is what one endpoint adds to Kamailio's data, in the
 // compact form the agent keeps for each endpoint (not the endpoint itself):
 // 100k endpoints must fit in a few tens of MB. The endpoint SID is the
-// table's key; the partner SID is interned (one string per partner).
+// table's key, the partner an index in the table's list of partners. An
+// endpoint has address records (auth_required=false) or credentials
+// (auth_required=true), never both, and most have one address: the first
+// is held in place, the rest, credentials and problems behind a pointer,
+// so that an endpoint with one address costs 40 bytes and no allocation
+// besides its SID.
 type contribution struct {
-	partnerSID string
-	gateway    bool
-	addresses  []addressRecord
-	creds      []credentialRecord
-	problems   []Problem // rare
+	first    addressRecord // when hasFirst
+	hasFirst bool
+	gateway  bool
+	partner  uint32
+	more     *contributionMore
 }
 
+type contributionMore struct {
+	addresses []addressRecord // after the first
+	creds     []credentialRecord
+	problems  []Problem // rare
+}
+
+func (c contribution) addresses() iter.Seq[addressRecord] {
+	return func(yield func(addressRecord) bool) {
+		if !c.hasFirst || !yield(c.first) || c.more == nil {
+			return
+		}
+		for _, r := range c.more.addresses {
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+func (c contribution) numAddresses() int {
+	if !c.hasFirst {
+		return 0
+	}
+	if c.more == nil {
+		return 1
+	}
+	return 1 + len(c.more.addresses)
+}
+
+func (c *contribution) addAddress(r addressRecord) {
+	if !c.hasFirst {
+		c.first, c.hasFirst = r, true
+		return
+	}
+	if c.first == r || (c.more != nil && slices.Contains(c.more.addresses, r)) {
+		return
+	}
+	m := c.moreOf()
+	m.addresses = append(m.addresses, r)
+}
+
+func (c *contribution) moreOf() *contributionMore {
+	if c.more == nil {
+		c.more = &contributionMore{}
+	}
+	return c.more
+}
+
+func (c contribution) creds() []credentialRecord {
+	if c.more == nil {
+		return nil
+	}
+	return c.more.creds
+}
+
+func (c contribution) problems() []Problem {
+	if c.more == nil {
+		return nil
+	}
+	return c.more.problems
+}
+
+// addressRecord is an address as the table holds it: 20 bytes without a
+// pointer (netip.Addr has one), for IPv4 and zoneless IPv6 addresses.
 type addressRecord struct {
-	ip    netip.Addr // no allocation for an IPv4 or zoneless IPv6 address
+	ip    [16]byte // IPv4 in the last 4 bytes when v4
 	port  uint16
 	group uint8
+	v4    bool
+}
+
+func newAddressRecord(ip netip.Addr, port uint16, group uint8) addressRecord {
+	ip = ip.Unmap()
+	return addressRecord{ip: ip.As16(), port: port, group: group, v4: ip.Is4()}
+}
+
+func (r addressRecord) addr() netip.Addr {
+	a := netip.AddrFrom16(r.ip)
+	if r.v4 {
+		return a.Unmap()
+	}
+	return a
 }
 
 type credentialRecord struct {
@@ -149,11 +233,12 @@ type credentialRecord struct {
 	ha1      [md5.Size]byte
 }
 
-// contribute maps one endpoint.
+// contribute maps one endpoint (the partner is the caller's to set).
 func contribute(e *sb.Endpoint, realm string) contribution {
-	c := contribution{partnerSID: e.PartnerSID, gateway: e.Type == sb.TypeSystemGateway}
+	c := contribution{gateway: e.Type == sb.TypeSystemGateway}
 	problem := func(what, reason string) {
-		c.problems = append(c.problems, Problem{PartnerSID: e.PartnerSID, EndpointSID: e.EndpointSID, What: what, Reason: reason})
+		m := c.moreOf()
+		m.problems = append(m.problems, Problem{PartnerSID: e.PartnerSID, EndpointSID: e.EndpointSID, What: what, Reason: reason})
 	}
 	for _, a := range e.Addresses {
 		if !e.AuthRequired {
@@ -162,15 +247,16 @@ func contribute(e *sb.Endpoint, realm string) contribution {
 				problem("address "+a.IP, ReasonHostName)
 				continue
 			}
+			if ip.Zone() != "" { // the API refuses them: never a source address
+				problem("address "+a.IP, "an IPv6 zone cannot be matched by source address")
+				continue
+			}
 			group, ok := groupOf(a.Transport)
 			if !ok || a.Port < 0 || a.Port > 65535 {
 				problem("address "+a.IP, "transport "+a.Transport+" or port out of range")
 				continue
 			}
-			rec := addressRecord{ip: ip.Unmap(), port: uint16(a.Port), group: uint8(group)}
-			if !slices.Contains(c.addresses, rec) {
-				c.addresses = append(c.addresses, rec)
-			}
+			c.addAddress(newAddressRecord(ip, uint16(a.Port), uint8(group)))
 			continue
 		}
 		if a.SIPUsername == nil || *a.SIPUsername == "" {
@@ -181,8 +267,9 @@ func contribute(e *sb.Endpoint, realm string) contribution {
 			continue
 		}
 		rec := credentialRecord{username: *a.SIPUsername, ha1: md5.Sum([]byte(*a.SIPUsername + ":" + realm + ":" + *a.SIPPassword))}
-		if !slices.Contains(c.creds, rec) {
-			c.creds = append(c.creds, rec)
+		if !slices.Contains(c.creds(), rec) {
+			m := c.moreOf()
+			m.creds = append(m.creds, rec)
 		}
 	}
 	return c
@@ -192,29 +279,31 @@ func contribute(e *sb.Endpoint, realm string) contribution {
 // agent keeps in step with the change feed and renders into Kamailio's
 // files.
 type Table struct {
-	realm      string
-	byEndpoint map[string]contribution
-	partners   map[string]string // interned partner SIDs
+	realm       string
+	byEndpoint  map[string]contribution
+	partnerSIDs []string // a contribution's partner indexes it
+	partnerOf   map[string]uint32
 }
 
 // NewTable is an empty table for credentials of the digest realm.
 func NewTable(realm string) *Table {
-	return &Table{realm: realm, byEndpoint: map[string]contribution{}, partners: map[string]string{}}
+	return &Table{realm: realm, byEndpoint: map[string]contribution{}, partnerOf: map[string]uint32{}}
 }
 
 // Put sets an endpoint's current state (create or update).
 func (t *Table) Put(e *sb.Endpoint) {
 	c := contribute(e, t.realm)
-	t.put(e.EndpointSID, c)
+	t.put(e.EndpointSID, e.PartnerSID, c)
 }
 
-func (t *Table) put(endpointSID string, c contribution) {
-	p, ok := t.partners[c.partnerSID]
+func (t *Table) put(endpointSID, partnerSID string, c contribution) {
+	p, ok := t.partnerOf[partnerSID]
 	if !ok {
-		p = strings.Clone(c.partnerSID)
-		t.partners[p] = p
+		p = uint32(len(t.partnerSIDs))
+		t.partnerSIDs = append(t.partnerSIDs, strings.Clone(partnerSID))
+		t.partnerOf[t.partnerSIDs[p]] = p
 	}
-	c.partnerSID = p
+	c.partner = p
 	t.byEndpoint[endpointSID] = c
 }
 
@@ -234,35 +323,38 @@ type State struct {
 // resolved is State before its strings are built: what the agent renders
 // the files from, holding references to the table's strings only.
 type resolved struct {
-	addresses []resolvedAddress
-	creds     []resolvedCredential
-	problems  []Problem
+	addresses   []resolvedAddress
+	creds       []resolvedCredential
+	problems    []Problem
+	partnerSIDs []string // the table's: a record's partner indexes it
 }
 
 type resolvedAddress struct {
 	addressRecord
-	endpointSID, partnerSID string
-	gateway                 bool
+	gateway     bool
+	partner     uint32
+	endpointSID string
 }
 
-func (a resolvedAddress) tag() string {
+func (r *resolved) tag(a resolvedAddress) string {
 	if a.gateway {
 		return SystemGatewayTag
 	}
-	return a.endpointSID + "," + a.partnerSID
+	return a.endpointSID + "," + r.partnerSIDs[a.partner]
 }
 
-func (a resolvedAddress) entry() AddressEntry {
-	return AddressEntry{Group: int(a.group), IP: a.ip.String(), Port: int64(a.port), Tag: a.tag()}
+func (r *resolved) entry(a resolvedAddress) AddressEntry {
+	return AddressEntry{Group: int(a.group), IP: a.addr().String(), Port: int64(a.port), Tag: r.tag(a)}
 }
 
 type resolvedCredential struct {
 	credentialRecord
-	endpointSID, partnerSID string
+	partner     uint32
+	endpointSID string
 }
 
-func (c resolvedCredential) credential() Credential {
-	return Credential{Username: c.username, HA1: hex.EncodeToString(c.ha1[:]), EndpointSID: c.endpointSID, PartnerSID: c.partnerSID}
+func (r *resolved) credential(c resolvedCredential) Credential {
+	return Credential{Username: c.username, HA1: hex.EncodeToString(c.ha1[:]), EndpointSID: c.endpointSID, PartnerSID: r.partnerSIDs[c.partner]}
 }
 
 // resolve sorts the contributions and settles what is shared:
@@ -273,20 +365,28 @@ func (c resolvedCredential) credential() Credential {
 //     passwords, is left out for all of them: never admitted under the
 //     wrong identity.
 func (t *Table) resolve() resolved {
-	var r resolved
-	addrs := make([]resolvedAddress, 0, len(t.byEndpoint))
-	var creds []resolvedCredential
+	r := resolved{partnerSIDs: t.partnerSIDs}
+	nAddrs, nCreds := 0, 0
+	for _, c := range t.byEndpoint {
+		nAddrs += c.numAddresses()
+		nCreds += len(c.creds())
+	}
+	// Both lists are filtered in place (what is kept is never ahead of
+	// what is read): the table and one copy of its records, at most.
+	addrs := make([]resolvedAddress, 0, nAddrs)
+	creds := make([]resolvedCredential, 0, nCreds)
 	for sid, c := range t.byEndpoint {
-		r.problems = append(r.problems, c.problems...)
-		for _, a := range c.addresses {
-			addrs = append(addrs, resolvedAddress{a, sid, c.partnerSID, c.gateway})
+		r.problems = append(r.problems, c.problems()...)
+		for a := range c.addresses() {
+			addrs = append(addrs, resolvedAddress{a, c.gateway, c.partner, sid})
 		}
-		for _, cr := range c.creds {
-			creds = append(creds, resolvedCredential{cr, sid, c.partnerSID})
+		for _, cr := range c.creds() {
+			creds = append(creds, resolvedCredential{cr, c.partner, sid})
 		}
 	}
+	r.addresses, r.creds = addrs[:0], creds[:0]
 	slices.SortFunc(addrs, func(a, b resolvedAddress) int {
-		return cmp.Or(cmp.Compare(a.group, b.group), a.ip.Compare(b.ip), cmp.Compare(a.port, b.port),
+		return cmp.Or(cmp.Compare(a.group, b.group), a.addr().Compare(b.addr()), cmp.Compare(a.port, b.port),
 			strings.Compare(a.endpointSID, b.endpointSID))
 	})
 	for i := 0; i < len(addrs); {
@@ -295,11 +395,11 @@ func (t *Table) resolve() resolved {
 			j++
 		}
 		same := addrs[i:j:j]
-		if allSameBy(same, func(a resolvedAddress) string { return a.tag() }) {
+		if allSameBy(same, func(a resolvedAddress) string { return r.tag(a) }) {
 			r.addresses = append(r.addresses, addrs[i])
 		} else {
 			for _, a := range same {
-				r.problems = append(r.problems, Problem{PartnerSID: a.partnerSID, EndpointSID: a.endpointSID, What: a.entry().String(), Reason: ReasonSharedAddress})
+				r.problems = append(r.problems, Problem{PartnerSID: r.partnerSIDs[a.partner], EndpointSID: a.endpointSID, What: r.entry(a).String(), Reason: ReasonSharedAddress})
 			}
 		}
 		i = j
@@ -317,7 +417,7 @@ func (t *Table) resolve() resolved {
 			r.creds = append(r.creds, creds[i])
 		} else {
 			for _, c := range same {
-				r.problems = append(r.problems, Problem{PartnerSID: c.partnerSID, EndpointSID: c.endpointSID, What: fmt.Sprintf("sip_username %q", c.username), Reason: ReasonAmbiguousUsername})
+				r.problems = append(r.problems, Problem{PartnerSID: r.partnerSIDs[c.partner], EndpointSID: c.endpointSID, What: fmt.Sprintf("sip_username %q", c.username), Reason: ReasonAmbiguousUsername})
 			}
 		}
 		i = j
@@ -333,10 +433,10 @@ func (t *Table) State() State {
 	r := t.resolve()
 	s := State{Problems: r.problems}
 	for _, a := range r.addresses {
-		s.Addresses = append(s.Addresses, a.entry())
+		s.Addresses = append(s.Addresses, r.entry(a))
 	}
 	for _, c := range r.creds {
-		s.Credentials = append(s.Credentials, c.credential())
+		s.Credentials = append(s.Credentials, r.credential(c))
 	}
 	return s
 }

@@ -1,6 +1,7 @@
 package kamailio
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -48,6 +49,22 @@ func TestStateMapping(t *testing.T) {
 			name:      "one ip:port listed twice in an endpoint is one record",
 			endpoints: []*sb.Endpoint{endpoint("e1", "p1", false, addr("192.0.2.1", 5060, "udp"), addr("192.0.2.1", 5060, "udp"))},
 			addrs:     []string{"address udp 192.0.2.1:5060 (group 1) tag e1,p1"},
+		},
+		{
+			name: "several addresses, repeated after the first, and an IPv4-mapped one",
+			endpoints: []*sb.Endpoint{endpoint("e1", "p1", false, addr("192.0.2.1", 5060, "udp"), addr("2001:db8::2", 5060, "udp"),
+				addr("::ffff:192.0.2.3", 5060, "udp"), addr("2001:db8::2", 5060, "udp"), addr("192.0.2.1", 5060, "udp"))},
+			addrs: []string{
+				"address udp 192.0.2.1:5060 (group 1) tag e1,p1",
+				"address udp 192.0.2.3:5060 (group 1) tag e1,p1",
+				"address udp [2001:db8::2]:5060 (group 1) tag e1,p1",
+			},
+		},
+		{
+			name:      "an IPv6 zone is left out and reported",
+			endpoints: []*sb.Endpoint{endpoint("e1", "p1", false, addr("fe80::1%eth0", 5060, "udp"), addr("fe80::1", 5060, "udp"))},
+			addrs:     []string{"address udp [fe80::1]:5060 (group 1) tag e1,p1"},
+			problems:  []string{"an IPv6 zone cannot be matched by source address"},
 		},
 		{
 			name:      "a host name is left out and reported",
@@ -121,6 +138,19 @@ func TestStateMapping(t *testing.T) {
 			}
 			if !slices.Equal(reasons, tt.problems) {
 				t.Errorf("problems:\n got %q\nwant %q", s.Problems, tt.problems)
+			}
+			// The agent's saved state gives the same table back.
+			dir := t.TempDir()
+			saved := &Agent{StateDir: dir, Realm: "switchboard", table: table, cursor: "p1"}
+			if err := saved.save(); err != nil {
+				t.Fatal(err)
+			}
+			loaded := &Agent{StateDir: dir, Realm: "switchboard"}
+			if err := loaded.load(); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := fmt.Sprint(loaded.table.State()), fmt.Sprint(s); got != want {
+				t.Errorf("after a save and a load:\n got %s\nwant %s", got, want)
 			}
 		})
 	}

@@ -291,6 +291,84 @@ func (db *DB) OperatorChanges(ctx context.Context, cursor string, limit int) ([]
 // change up to the cursor and none after it. The endpoints are valid only
 // during fn; an error of fn ends the read and is returned.
 func (db *DB) OperatorSnapshot(ctx context.Context, fn func(*sb.Endpoint) error) (cursor string, err error) {
+	return db.operatorSnapshot(ctx, `SELECT `+endpointColumns+` FROM endpoints e ORDER BY e.id`, scanEndpoint, fn)
+}
+
+// OperatorAdmissionSnapshot is OperatorSnapshot reading only what decides
+// whether a SIP proxy admits a request (the Kamailio agent's full read): fn
+// gets endpoints with EndpointSID, PartnerSID, Type, AuthRequired and, of
+// each address, IP, Port, Transport, SIPUsername and SIPPassword; every
+// other field is zero. fn gets the same *sb.Endpoint each time (its strings
+// are its own and may be kept): a read allocates little per endpoint,
+// where decoding whole endpoints costs kilobytes each.
+func (db *DB) OperatorAdmissionSnapshot(ctx context.Context, fn func(*sb.Endpoint) error) (cursor string, err error) {
+	var s admissionScanner
+	return db.operatorSnapshot(ctx, selectAdmission, s.scan, fn)
+}
+
+const selectAdmission = `SELECT e.endpoint_sid, e.partner_sid, e.type, e.auth_required, e.addresses FROM endpoints e ORDER BY e.id`
+
+// admissionScanner reads selectAdmission's rows into one endpoint, reusing
+// its buffers from row to row.
+type admissionScanner struct {
+	e            sb.Endpoint
+	partner, typ string
+	doc          sql.RawBytes
+	dest         []any // the row's destinations: built once, a Scan allocates none
+	addresses    []admissionAddress
+	// interned holds one string per partner SID and type: fn keeps the
+	// partner SID, and a snapshot has few of either.
+	interned map[string]string
+}
+
+// admissionAddress is what is decoded of a stored address: the other
+// fields of the document are skipped.
+type admissionAddress struct {
+	IP          string  `json:"ip"`
+	Port        int64   `json:"port"`
+	Transport   string  `json:"transport"`
+	SIPUsername *string `json:"sip_username"`
+	SIPPassword *string `json:"sip_password"`
+}
+
+func (s *admissionScanner) scan(r rowScanner) (*sb.Endpoint, error) {
+	e := &s.e
+	*e = sb.Endpoint{Addresses: e.Addresses[:0]}
+	if s.dest == nil {
+		s.dest = []any{&e.EndpointSID, &s.partner, &s.typ, &e.AuthRequired, &s.doc}
+	}
+	if err := r.Scan(s.dest...); err != nil {
+		return nil, err
+	}
+	e.PartnerSID, e.Type = s.intern(s.partner), sb.EndpointType(s.intern(s.typ))
+	// encoding/json decodes into the elements a reused slice already has
+	// without zeroing them: start from zero values.
+	clear(s.addresses[:cap(s.addresses)])
+	s.addresses = s.addresses[:0]
+	if err := json.Unmarshal(s.doc, &s.addresses); err != nil {
+		return nil, fmt.Errorf("endpoint %s: addresses: %w", e.EndpointSID, err)
+	}
+	for _, a := range s.addresses {
+		e.Addresses = append(e.Addresses, sb.Address{IP: a.IP, Port: a.Port, Transport: a.Transport, SIPUsername: a.SIPUsername, SIPPassword: a.SIPPassword})
+	}
+	return e, nil
+}
+
+func (s *admissionScanner) intern(v string) string {
+	if w, ok := s.interned[v]; ok {
+		return w
+	}
+	if s.interned == nil {
+		s.interned = map[string]string{}
+	}
+	s.interned[v] = v
+	return v
+}
+
+// operatorSnapshot reads query's rows with scan and hands them to fn on
+// one repeatable-read snapshot with the feed's position (see
+// OperatorSnapshot).
+func (db *DB) operatorSnapshot(ctx context.Context, query string, scan func(rowScanner) (*sb.Endpoint, error), fn func(*sb.Endpoint) error) (cursor string, err error) {
 	began := false
 	err = db.readRetrying(ctx, func() error {
 		tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
@@ -302,13 +380,13 @@ func (db *DB) OperatorSnapshot(ctx context.Context, fn func(*sb.Endpoint) error)
 		if err := tx.QueryRowContext(ctx, selectFeedPosition).Scan(&position); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+endpointColumns+` FROM endpoints e ORDER BY e.id`)
+		rows, err := tx.QueryContext(ctx, query)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			e, err := scanEndpoint(rows)
+			e, err := scan(rows)
 			if err != nil {
 				return err
 			}

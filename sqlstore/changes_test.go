@@ -405,3 +405,66 @@ func TestChangeNotifyAcrossHandles(t *testing.T) {
 		}
 	})
 }
+
+// TestOperatorAdmissionSnapshot: the admission read gives, in the same
+// order and with the same cursor, what the full snapshot gives of the
+// fields it promises, and zero values for the others; the endpoint it
+// reuses from row to row carries nothing of the previous one.
+func TestOperatorAdmissionSnapshot(t *testing.T) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
+		if err := db.SetSystemGateways(ctx, []sb.IPPort{{IP: "198.51.100.1", Port: 5060}}); err != nil {
+			t.Fatal(err)
+		}
+		a, b := newPartner(t, db, "a"), newPartner(t, db, "b")
+		address := func(ip string, port int, more ...string) map[string]any {
+			m := map[string]any{"ip": ip, "port": fmt.Sprint(port)}
+			for i := 0; i+1 < len(more); i += 2 {
+				m[more[i]] = more[i+1]
+			}
+			return m
+		}
+		for _, c := range []struct {
+			caller sb.Caller
+			body   sb.Body
+		}{
+			{a, sb.Body{"type": "third_party", "auth_required": true, "addresses": []any{
+				address("192.0.2.1", 5060, "sip_username", "alice", "sip_password", "pw1"),
+				address("2001:db8::1", 5070, "transport", "tcp", "sip_username", "bob", "sip_password", "pw2"),
+			}}},
+			{a, sb.Body{"type": "third_party", "auth_required": false, "addresses": []any{address("192.0.2.2", 5060)}}},
+			{b, sb.Body{"type": "third_party", "auth_required": true, "addresses": []any{address("192.0.2.3", 5060, "sip_username", "carol")}}},
+			{b, sb.Body{"type": "third_party", "auth_required": false, "addresses": []any{
+				address("pbx.example.com", 5061, "transport", "tls", "direction", "outbound"),
+				address("192.0.2.4", 5062, "transport", "udp", "priority", "3"),
+			}}},
+			{a, sb.Body{"type": "conference"}},
+		} {
+			mustStore(t, db, c.caller, c.body)
+		}
+		var full []*sb.Endpoint
+		fullCursor, err := db.OperatorSnapshot(ctx, func(e *sb.Endpoint) error { full = append(full, e); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		cursor, err := db.OperatorAdmissionSnapshot(ctx, func(e *sb.Endpoint) error { got = append(got, dump(e)); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cursor != fullCursor {
+			t.Fatalf("cursor %s, the full snapshot's %s", cursor, fullCursor)
+		}
+		if len(got) != len(full) || len(full) != 7 {
+			t.Fatalf("%d endpoints, the full snapshot %d (want 7: 2 gateways and 5 endpoints)", len(got), len(full))
+		}
+		for i, e := range full {
+			want := &sb.Endpoint{EndpointSID: e.EndpointSID, PartnerSID: e.PartnerSID, Type: e.Type, AuthRequired: e.AuthRequired, Addresses: []sb.Address{}}
+			for _, a := range e.Addresses {
+				want.Addresses = append(want.Addresses, sb.Address{IP: a.IP, Port: a.Port, Transport: a.Transport, SIPUsername: a.SIPUsername, SIPPassword: a.SIPPassword})
+			}
+			if got[i] != dump(want) {
+				t.Errorf("endpoint %d:\n got %s\nwant %s", i, got[i], dump(want))
+			}
+		}
+	})
+}
