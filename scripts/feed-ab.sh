@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A/B: main's binary vs the feed's, interleaved, same session.
 # usage: ab.sh sqlite|postgres ROUNDS DURATION
+# AB_BINS names the binaries in AB_DIR to interleave (default: sb-main sb-feed).
 set -u
 backend=$1; rounds=${2:-2}; dur=${3:-5s}
 cd "${AB_DIR:?set AB_DIR to a directory holding sb-main, sb-feed and bench}"
 for r in $(seq "$rounds"); do
- for bin in sb-main sb-feed; do
+ for bin in ${AB_BINS:-sb-main sb-feed}; do
   if [ "$backend" = postgres ]; then
     schema="h8ab_$(date +%s%N)"
     PGOPTIONS=--client-min-messages=warning psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE SCHEMA $schema"

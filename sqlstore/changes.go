@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	sb "github.com/switchboard-sip/switchboard"
 )
 
@@ -55,15 +58,30 @@ FROM input i JOIN counts c ON c.partner_sid = i.partner_sid JOIN p ON p.partner_
 	nextPositionSQLite = `UPDATE change_feed_position SET position = position + ? WHERE id = 1 RETURNING position`
 	nextRevisionSQLite = `INSERT INTO partner_revisions (partner_sid, revision) VALUES (?, ?)
 ON CONFLICT (partner_sid) DO UPDATE SET revision = revision + excluded.revision RETURNING revision`
-	insertChangeSQLite = `INSERT INTO endpoint_changes (position, partner_sid, revision, operation, endpoint_sid, occurred_at, endpoint) VALUES (?, ?, ?, ?, ?, ?, ?)`
 
 	partnerRevision       = `COALESCE((SELECT revision FROM partner_revisions WHERE partner_sid = ?), 0)`
 	selectPartnerRevision = `SELECT ` + partnerRevision
 	selectFeedPosition    = `SELECT position FROM change_feed_position WHERE id = 1`
 	changeColumns         = `position, partner_sid, revision, operation, endpoint_sid, occurred_at, endpoint`
 	selectPartnerChanges  = `SELECT ` + changeColumns + ` FROM endpoint_changes WHERE partner_sid = ? AND revision > ? ORDER BY revision LIMIT ?`
-	selectOperatorChanges = `SELECT ` + changeColumns + ` FROM endpoint_changes WHERE position > ? ORDER BY position LIMIT ?`
+	// The partner's changes with its current revision, in one statement
+	// (one snapshot, and one round trip: a follower's read after a wake).
+	selectPartnerChangesAt = `SELECT ` + changeColumns + `, (SELECT revision FROM partner_revisions WHERE partner_sid = ?) AS partner_revision FROM endpoint_changes WHERE partner_sid = ? AND revision > ? ORDER BY revision LIMIT ?`
+	selectOperatorChanges  = `SELECT ` + changeColumns + ` FROM endpoint_changes WHERE position > ? ORDER BY position LIMIT ?`
 )
+
+// insertChangesSQLite[i] inserts changeChunksSQLite[i] change rows: a
+// batch's rows go in a few statements rather than one each (each statement
+// costs the writer about as much as a small row).
+var changeChunksSQLite = []int{64, 16, 4, 1}
+
+var insertChangesSQLite = func() (out []string) {
+	for _, n := range changeChunksSQLite {
+		out = append(out, `INSERT INTO endpoint_changes (position, partner_sid, revision, operation, endpoint_sid, occurred_at, endpoint) VALUES `+
+			strings.Repeat(`(?, ?, ?, ?, ?, ?, ?), `, n-1)+`(?, ?, ?, ?, ?, ?, ?)`)
+	}
+	return out
+}()
 
 // changeStatements are the feed's write statements, prepared with the
 // others (statements.go).
@@ -71,7 +89,7 @@ func (db *DB) changeStatements() []string {
 	if db.isPostgres() {
 		return []string{recordChangePostgres}
 	}
-	return []string{nextPositionSQLite, nextRevisionSQLite, insertChangeSQLite}
+	return append([]string{nextPositionSQLite, nextRevisionSQLite}, insertChangesSQLite...)
 }
 
 func (db *DB) isPostgres() bool {
@@ -91,25 +109,12 @@ func (db *DB) recordChanges(ctx context.Context, tx *sql.Tx, changes ...pendingC
 
 // writeChanges writes change records in tx.
 func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingChange) error {
-	docs := make([]string, len(changes))
-	for i, c := range changes {
-		doc := c.doc
-		if doc == nil {
-			var err error
-			if doc, err = json.Marshal(c.endpoint); err != nil {
-				return err
-			}
-		}
-		docs[i] = string(doc)
+	docs, err := changeDocs(changes)
+	if err != nil {
+		return err
 	}
 	if db.isPostgres() {
-		columns := make([][]string, 3)
-		for _, c := range changes {
-			columns[0] = append(columns[0], c.endpoint.PartnerSID)
-			columns[1] = append(columns[1], c.operation)
-			columns[2] = append(columns[2], c.endpoint.EndpointSID)
-		}
-		_, err := db.exec(ctx, tx, recordChangePostgres, columns[0], columns[1], columns[2], docs)
+		_, err := db.exec(ctx, tx, recordChangePostgres, recordArgsPostgres(changes, docs)...)
 		return err
 	}
 	var position int64
@@ -129,17 +134,99 @@ func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingCha
 		}
 		nextRevision[partner] = last - k + 1
 	}
-	for i, c := range changes {
-		e := c.endpoint
-		position++
-		revision := nextRevision[e.PartnerSID]
-		nextRevision[e.PartnerSID]++
-		if _, err := db.exec(ctx, tx, insertChangeSQLite, position, e.PartnerSID, revision, c.operation, e.EndpointSID,
-			time.Now().UnixMicro(), docs[i]); err != nil {
+	now := time.Now().UnixMicro()
+	args := make([]any, 0, 7*min(len(changes), changeChunksSQLite[0]))
+	for i := 0; i < len(changes); {
+		chunk := 0
+		for len(changes)-i < changeChunksSQLite[chunk] {
+			chunk++
+		}
+		args = args[:0]
+		for _, c := range changes[i : i+changeChunksSQLite[chunk]] {
+			e := c.endpoint
+			position++
+			revision := nextRevision[e.PartnerSID]
+			nextRevision[e.PartnerSID]++
+			args = append(args, position, e.PartnerSID, revision, c.operation, e.EndpointSID, now, docs[i])
+			i++
+		}
+		if _, err := db.exec(ctx, tx, insertChangesSQLite[chunk], args...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// changeDocs returns the changes' endpoints as JSON.
+func changeDocs(changes []pendingChange) ([]string, error) {
+	docs := make([]string, len(changes))
+	for i, c := range changes {
+		doc := c.doc
+		if doc == nil {
+			var err error
+			if doc, err = json.Marshal(c.endpoint); err != nil {
+				return nil, err
+			}
+		}
+		docs[i] = string(doc)
+	}
+	return docs, nil
+}
+
+// recordArgsPostgres are recordChangePostgres's arguments: a column each.
+func recordArgsPostgres(changes []pendingChange, docs []string) []any {
+	partners, operations, sids := make([]string, len(changes)), make([]string, len(changes)), make([]string, len(changes))
+	for i, c := range changes {
+		partners[i], operations[i], sids[i] = c.endpoint.PartnerSID, c.operation, c.endpoint.EndpointSID
+	}
+	return []any{partners, operations, sids, docs}
+}
+
+// recordAndCommitPostgres ends a group commit batch on PostgreSQL: the
+// statements end (the last job's savepoint), the records and COMMIT go in
+// one pipeline, so the counter locks the records take are held only while
+// PostgreSQL itself records and commits, never across a round trip to this
+// process (on a busy machine each round trip waits for both sides to be
+// scheduled). The pipeline ends with a BEGIN: database/sql's transaction
+// then commits an empty one, and knows nothing of the trick.
+func (db *DB) recordAndCommitPostgres(conn *sql.Conn, tx *sql.Tx, end []string, changes []pendingChange) (committed bool, err error) {
+	docs, err := changeDocs(changes)
+	if err != nil {
+		return false, err
+	}
+	ctx := context.Background()
+	err = conn.Raw(func(driverConn any) error {
+		pc := driverConn.(*stdlib.Conn).Conn()
+		b := &pgx.Batch{}
+		for _, st := range end {
+			b.Queue(st)
+		}
+		// The records wait for their turn without a limit (the jobs'
+		// lock timeout is for deadlocks between jobs).
+		b.Queue(`SET LOCAL lock_timeout = 0`)
+		b.Queue(recordChangePostgres, recordArgsPostgres(changes, docs)...)
+		b.Queue(`COMMIT`)
+		b.Queue(`BEGIN`)
+		results := pc.SendBatch(ctx, b)
+		defer results.Close()
+		for range len(end) + 3 {
+			if _, err := results.Exec(); err != nil {
+				return err
+			}
+		}
+		committed = true
+		if _, err := results.Exec(); err != nil {
+			return err
+		}
+		return results.Close()
+	})
+	if committed {
+		// The batch is committed whatever becomes of the empty
+		// transaction (a lost connection is then database/sql's to drop).
+		tx.Commit()
+		return true, nil
+	}
+	return false, err
 }
 
 // changeTx is inTx for transactions that record changes: once one has
@@ -175,6 +262,28 @@ func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // change above since was pruned, and a bad request (field since) when since
 // is above the current revision.
 func (db *DB) PartnerChanges(ctx context.Context, partnerSID string, since int64, limit int) (changes []sb.EndpointChange, current int64, err error) {
+	// First in one statement: when it finds changes, they and the
+	// revision are of one snapshot. Finding none (nothing new, since out
+	// of range, pruned) the transaction below tells which.
+	err = db.readRetrying(ctx, func() error {
+		var rows *sql.Rows
+		if st := db.lists.get(ctx, selectPartnerChangesAt); st != nil {
+			rows, err = st.QueryContext(ctx, partnerSID, partnerSID, since, limit)
+		} else {
+			rows, err = db.read.QueryContext(ctx, db.q(selectPartnerChangesAt), partnerSID, partnerSID, since, limit)
+		}
+		changes, err = db.scanChanges(rows, err, &current)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(changes) > 0 && changes[0].Revision == since+1 {
+		for i := range changes {
+			changes[i].Cursor = ""
+		}
+		return changes, current, nil
+	}
 	err = db.readTx(ctx, func(tx *sql.Tx) error {
 		changes = nil
 		if err := tx.QueryRowContext(ctx, db.q(selectPartnerRevision), partnerSID).Scan(&current); err != nil {
@@ -418,7 +527,9 @@ type callerError struct{ err error }
 
 func (e *callerError) Error() string { return e.err.Error() }
 
-func (db *DB) scanChanges(rows *sql.Rows, err error) ([]sb.EndpointChange, error) {
+// scanChanges reads rows of changeColumns, and into extra the columns after
+// them (the same in every row).
+func (db *DB) scanChanges(rows *sql.Rows, err error, extra ...any) ([]sb.EndpointChange, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +539,7 @@ func (db *DB) scanChanges(rows *sql.Rows, err error) ([]sb.EndpointChange, error
 		var c sb.EndpointChange
 		var position, micros int64
 		var doc string
-		if err := rows.Scan(&position, &c.PartnerSID, &c.Revision, &c.Operation, &c.EndpointSID, &micros, &doc); err != nil {
+		if err := rows.Scan(append([]any{&position, &c.PartnerSID, &c.Revision, &c.Operation, &c.EndpointSID, &micros, &doc}, extra...)...); err != nil {
 			return nil, err
 		}
 		c.Endpoint = new(sb.Endpoint)

@@ -141,6 +141,51 @@ func TestResetRecordsDeletesAndCreates(t *testing.T) {
 	})
 }
 
+// A transaction's changes are written in chunks of rows (SQLite) or one
+// statement (PostgreSQL): whatever their number, each takes the next
+// revision and position, in order.
+func TestManyChangesInOneTransaction(t *testing.T) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
+		a := newPartner(t, db, "a")
+		var revision int64
+		var previous []*sb.Endpoint // deleted by the next reset, in order
+		for _, n := range []int{1, 3, 4, 5, 21, 64, 65, 150} {
+			endpoints := make([]*sb.Endpoint, n)
+			for i := range endpoints {
+				endpoints[i] = newEndpoint(t, a, thirdParty(fmt.Sprintf("%d-%d", n, i), fmt.Sprintf("10.%d.%d.%d", n, i/250, i%250+1), 5060, false))
+			}
+			if _, err := db.ResetEndpoints(ctx, a.PartnerSID, endpoints); err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, e := range previous {
+				want = append(want, fmt.Sprintf("deleted %d %s", revision+int64(len(want))+1, e.Name))
+			}
+			for _, e := range endpoints {
+				want = append(want, fmt.Sprintf("created %d %s", revision+int64(len(want))+1, e.Name))
+			}
+			changes, current := partnerChanges(t, db, a.PartnerSID, revision)
+			if fmt.Sprint(ops(changes)) != fmt.Sprint(want) || current != revision+int64(len(want)) {
+				t.Fatalf("%d endpoints: after %d %q (current %d), want %q", n, revision, ops(changes), current, want)
+			}
+			revision, previous = current, endpoints
+		}
+		// The operators' feed holds every change once, in revision order.
+		all, err := db.OperatorChanges(ctx, "", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range all {
+			if c.Revision != int64(i)+1 {
+				t.Fatalf("operators' feed: change %d has revision %d", i, c.Revision)
+			}
+		}
+		if int64(len(all)) != revision {
+			t.Fatalf("operators' feed: %d changes, want %d", len(all), revision)
+		}
+	})
+}
+
 func TestPrunedChangesAreGone(t *testing.T) {
 	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
 		a := newPartner(t, db, "a")

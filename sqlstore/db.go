@@ -153,7 +153,8 @@ func (db *DB) start(ctx context.Context, opt Options) error {
 			// (rolled back to its savepoint, it runs again in a later
 			// batch). The records wait for their turn without a limit.
 			db.committer.jobLocks = `SET LOCAL lock_timeout = '50ms'`
-			db.committer.recordLocks = `SET LOCAL lock_timeout = 0`
+			db.committer.joined = true
+			db.committer.recordAndCommit = db.recordAndCommitPostgres
 		}
 	}
 	if db.isPostgres() {

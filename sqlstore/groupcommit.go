@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync"
 )
 
@@ -31,9 +32,20 @@ type committer struct {
 	done  sync.WaitGroup
 	// record writes a batch's change records (set by Open).
 	record func(tx *sql.Tx, changes []pendingChange) error
-	// jobLocks and recordLocks, when set, run before the batch's jobs and
-	// before its records (PostgreSQL: the jobs' lock timeout).
-	jobLocks, recordLocks string
+	// jobLocks, when set, runs before the batch's jobs (PostgreSQL: the
+	// jobs' lock timeout).
+	jobLocks string
+	// joined: the database takes several statements in one round trip
+	// (PostgreSQL's simple protocol); the savepoint statements between
+	// two jobs are then sent together.
+	joined bool
+	// recordAndCommit, when set, ends a batch that has changes instead of
+	// record and Commit: it runs the statements end, records the changes
+	// and commits in one round trip (PostgreSQL), so that no round trip
+	// to this process falls while the batch holds the feed's counter
+	// locks. It reports whether the commit succeeded; tx is then done
+	// with, or to be rolled back if not.
+	recordAndCommit func(conn *sql.Conn, tx *sql.Tx, end []string, changes []pendingChange) (committed bool, err error)
 
 	mu       sync.Mutex
 	deferred map[*sql.Tx]*[]pendingChange // the changes of each running batch
@@ -107,7 +119,13 @@ func (c *committer) loop() {
 func (c *committer) commit(batch []*writeJob) {
 	results := make([]error, len(batch))
 	err := func() error {
-		tx, err := c.db.BeginTx(context.Background(), nil)
+		ctx := context.Background()
+		conn, err := c.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
@@ -120,37 +138,37 @@ func (c *committer) commit(batch []*writeJob) {
 			delete(c.deferred, tx)
 			c.mu.Unlock()
 		}()
+		// The statements before the next job: the last job's savepoint
+		// is rolled back (it failed) or released, the next one begun.
+		var next []string
 		if c.jobLocks != "" {
-			if err := c.exec(tx, c.jobLocks); err != nil {
-				tx.Rollback()
-				return err
-			}
+			next = append(next, c.jobLocks)
 		}
 		for i, j := range batch {
-			if err := c.exec(tx, beginSavepoint); err != nil {
+			if err := c.run(tx, append(next, beginSavepoint)...); err != nil {
 				tx.Rollback()
 				return err
 			}
 			kept := len(*changes)
+			next = next[:0]
 			if results[i] = j.fn(tx); results[i] != nil {
 				*changes = (*changes)[:kept] // a failed job records nothing
-				if err := c.exec(tx, rollbackSavepoint); err != nil {
-					tx.Rollback()
-					return err
-				}
+				next = append(next, rollbackSavepoint)
 			}
-			if err := c.exec(tx, releaseSavepoint); err != nil {
+			next = append(next, releaseSavepoint)
+		}
+		if len(*changes) > 0 && c.recordAndCommit != nil {
+			committed, err := c.recordAndCommit(conn, tx, next, *changes)
+			if !committed {
 				tx.Rollback()
-				return err
 			}
+			return err
+		}
+		if err := c.run(tx, next...); err != nil {
+			tx.Rollback()
+			return err
 		}
 		if len(*changes) > 0 {
-			if c.recordLocks != "" {
-				if err := c.exec(tx, c.recordLocks); err != nil {
-					tx.Rollback()
-					return err
-				}
-			}
 			if err := c.record(tx, *changes); err != nil {
 				tx.Rollback()
 				return err
@@ -164,6 +182,20 @@ func (c *committer) commit(batch []*writeJob) {
 		}
 		j.err <- results[i]
 	}
+}
+
+// run runs the statements in tx in order: in one round trip when the
+// database takes them joined.
+func (c *committer) run(tx *sql.Tx, statements ...string) error {
+	if c.joined && len(statements) > 1 {
+		return c.exec(tx, strings.Join(statements, "; "))
+	}
+	for _, st := range statements {
+		if err := c.exec(tx, st); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *committer) exec(tx *sql.Tx, query string) error {

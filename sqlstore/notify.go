@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,7 +15,8 @@ import (
 // process that records a change also sends a NOTIFY after its commit, and a
 // process with followers LISTENs on a connection of its own; on SQLite,
 // whose other processes (the CLI) cannot signal, a follower's process reads
-// the feed's position every sqlitePollInterval.
+// the feed's position every sqlitePollInterval, and on Linux also as soon as
+// a process writes the WAL file (inotify).
 
 // notifyChannel is the PostgreSQL channel of the feed's notifications. It is
 // one per database, not per schema: a notification of another schema only
@@ -42,6 +44,9 @@ type changeSignal struct {
 	notify   chan struct{}
 	notifier chan struct{} // closed when the notifier has ended
 	quit     chan struct{}
+
+	// ownCommit is when this process last committed a change (Unix ns).
+	ownCommit atomic.Int64
 }
 
 // next returns the channel the next change closes.
@@ -66,6 +71,7 @@ func (s *changeSignal) wake() {
 // changed wakes this process's followers and, on PostgreSQL, asks for a
 // NOTIFY to the others.
 func (db *DB) changed() {
+	db.signal.ownCommit.Store(time.Now().UnixNano())
 	db.signal.wake()
 	if db.signal.notify != nil {
 		select {
@@ -194,6 +200,19 @@ func (db *DB) poll(ctx context.Context) {
 	if s.watchErr != nil {
 		return
 	}
+	found := func() bool {
+		var position int64
+		if err := db.read.QueryRowContext(ctx, selectFeedPosition).Scan(&position); err == nil && position != last {
+			last = position
+			s.wake()
+			return true
+		}
+		return false
+	}
+	var written <-chan struct{} // nil in memory: no other process
+	if db.file != nil {
+		written = watchWAL(ctx, db.file.path)
+	}
 	t := time.NewTicker(sqlitePollInterval)
 	defer t.Stop()
 	for {
@@ -201,12 +220,39 @@ func (db *DB) poll(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			found()
+		case <-written:
+			// A process wrote the WAL: its commit is visible once the
+			// file is synced, a few milliseconds later. While this
+			// process writes too, the writes are most likely its own
+			// (its followers are woken already): the ticker is enough.
+			if time.Since(time.Unix(0, s.ownCommit.Load())) < sqlitePollInterval {
+				continue
+			}
+			for _, pause := range walLooks {
+				if pause > 0 && sleep(ctx, pause) != nil {
+					return
+				}
+				if found() {
+					break
+				}
+			}
 		}
-		var position int64
-		if err := db.read.QueryRowContext(ctx, selectFeedPosition).Scan(&position); err == nil && position != last {
-			last = position
-			s.wake()
-		}
+	}
+}
+
+// walLooks are the pauses before each look at the feed's position after a
+// write of the WAL (the ticker still looks every sqlitePollInterval).
+var walLooks = []time.Duration{0, time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
