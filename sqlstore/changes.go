@@ -108,8 +108,10 @@ func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingCha
 			columns[1] = append(columns[1], c.operation)
 			columns[2] = append(columns[2], c.endpoint.EndpointSID)
 		}
-		_, err := db.exec(ctx, tx, recordChangePostgres, columns[0], columns[1], columns[2], docs)
-		return err
+		if _, err := db.exec(ctx, tx, recordChangePostgres, columns[0], columns[1], columns[2], docs); err != nil {
+			return err
+		}
+		return db.countEndpoints(ctx, tx, changes)
 	}
 	var position int64
 	if err := db.queryRow(ctx, tx, nextPositionSQLite, len(changes)).Scan(&position); err != nil {
@@ -138,7 +140,7 @@ func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingCha
 			return err
 		}
 	}
-	return nil
+	return db.countEndpoints(ctx, tx, changes)
 }
 
 // changeTx is inTx for transactions that record changes: once one has
@@ -208,7 +210,7 @@ func (db *DB) PartnerChanges(ctx context.Context, partnerSID string, since int64
 func (db *DB) PartnerRevision(ctx context.Context, partnerSID string) (int64, error) {
 	var rev int64
 	err := db.readRetrying(ctx, func() error {
-		return db.read.QueryRowContext(ctx, db.q(selectPartnerRevision), partnerSID).Scan(&rev)
+		return db.readRow(ctx, selectPartnerRevision, partnerSID).Scan(&rev)
 	})
 	return rev, err
 }
