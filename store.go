@@ -58,6 +58,14 @@ type Store interface {
 	// revision. ErrChangesPruned: a change above since was pruned; a bad
 	// request (field since): since is above the current revision.
 	PartnerChanges(ctx context.Context, partnerSID string, since int64, limit int) (changes []EndpointChange, current int64, err error)
+	// PartnerRevision returns the partner's current change feed revision
+	// (0: no change yet).
+	PartnerRevision(ctx context.Context, partnerSID string) (int64, error)
+	// EndpointsChangedSince returns the SIDs of the partner's endpoints
+	// changed above revision since, up to the revision current it also
+	// returns, read on one snapshot; complete is false when it cannot name
+	// them all (more than limit changes, or some pruned).
+	EndpointsChangedSince(ctx context.Context, partnerSID string, since int64, limit int) (sids []string, current int64, complete bool, err error)
 	// ChangeNotify returns a channel closed by the next change committed
 	// after the call (by any process on the database).
 	ChangeNotify(ctx context.Context) (<-chan struct{}, error)

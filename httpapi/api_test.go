@@ -22,6 +22,12 @@ import (
 type countingStore struct {
 	sb.Store
 	logins atomic.Int64
+	reads  atomic.Int64 // EndpointAt
+}
+
+func (c *countingStore) EndpointAt(ctx context.Context, partnerSID, endpointSID string) (*sb.Endpoint, int64, error) {
+	c.reads.Add(1)
+	return c.Store.EndpointAt(ctx, partnerSID, endpointSID)
 }
 
 func (c *countingStore) PartnerByLogin(ctx context.Context, login string) (sb.Partner, string, error) {
@@ -34,6 +40,7 @@ type fixture struct {
 	srv    *httptest.Server
 	api    *Server
 	store  *countingStore
+	dsn    string // the database's
 	logs   *bytes.Buffer
 	admin  string // Authorization of a partner with every scope
 	other  string // another partner, endpoints.manage only
@@ -48,7 +55,7 @@ func newFixture(t *testing.T) *fixture { return newFixtureOn(t, sqlstoretest.SQL
 func newFixtureOn(t *testing.T, dsn, publicURL string, configure ...func(*Server)) *fixture {
 	t.Helper()
 	db := sqlstoretest.Open(t, dsn)
-	f := &fixture{t: t, store: &countingStore{Store: db}, logs: &bytes.Buffer{}}
+	f := &fixture{t: t, store: &countingStore{Store: db}, dsn: dsn, logs: &bytes.Buffer{}}
 	// f.api is the copy the handler serves with (its caches and limits).
 	var handler http.Handler
 	api := &Server{Store: f.store, PublicURL: publicURL, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))}

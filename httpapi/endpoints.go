@@ -48,31 +48,44 @@ func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, c sb.Caller
 	if err != nil {
 		return err
 	}
-	e, revision, err := s.Store.EndpointAt(r.Context(), c.PartnerSID, sid)
+	var e *sb.Endpoint
+	read := func() (endpointAnswer, error) {
+		var ans endpointAnswer
+		var err error
+		if e, ans.revision, err = s.Store.EndpointAt(r.Context(), c.PartnerSID, sid); err != nil {
+			return ans, err
+		}
+		if ans.data, err = marshal(e); err != nil {
+			return ans, err
+		}
+		ans.etag = etagOf(ans.data)
+		return ans, nil
+	}
+	var ans endpointAnswer
+	if v.plain() && s.answers != nil {
+		ans, err = s.answers.get(r.Context(), c.PartnerSID, sid, read)
+	} else {
+		ans, err = read()
+	}
 	if err != nil {
 		return err
 	}
-	w.Header().Set(revisionHeader, strconv.FormatInt(revision, 10))
-	data, err := marshal(e)
-	if err != nil {
-		return err
-	}
-	etag := etagOf(data)
-	if notModified(r, etag) {
-		w.Header().Set("ETag", etag)
+	w.Header().Set(revisionHeader, strconv.FormatInt(ans.revision, 10))
+	w.Header().Set("ETag", ans.etag)
+	if notModified(r, ans.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	out, err := v.render(e, c)
-	if err != nil {
-		return err
-	}
-	if out != any(e) {
+	data := ans.data
+	if !v.plain() {
+		out, err := v.render(e, c)
+		if err != nil {
+			return err
+		}
 		if data, err = marshal(out); err != nil {
 			return err
 		}
 	}
-	w.Header().Set("ETag", etag)
 	writeJSONBytes(w, http.StatusOK, data)
 	return nil
 }

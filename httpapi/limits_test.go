@@ -129,7 +129,9 @@ func TestInFlightCap(t *testing.T) {
 	sid := f.create(f.admin, `{"type":"conference"}`)["endpoint_sid"].(string)
 	store := &blockingStore{Store: f.store, release: make(chan struct{})}
 	const maxInFlight, maxRunning = 4, 2
-	api := &Server{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxInFlight: maxInFlight, MaxRunning: maxRunning}
+	// No answer cache: every GET must reach the store to be counted.
+	api := &Server{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxInFlight: maxInFlight, MaxRunning: maxRunning,
+		AnswerCacheBytes: -1}
 	served, handler := api.handler()
 	f.srv.Config.Handler = handler
 	released := false

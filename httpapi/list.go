@@ -311,11 +311,14 @@ type partnerView struct {
 	PartnerSID string `json:"partner_sid"`
 }
 
+// plain reports whether the view writes the endpoint as it is.
+func (v view) plain() bool { return v.include == nil && v.exclude == nil && !v.related }
+
 // render returns the endpoint as written under this view: the struct itself
 // in the common case, else a map (encoding/json sorts map keys, which keeps
 // the alphabetical order).
 func (v view) render(e *sb.Endpoint, c sb.Caller) (any, error) {
-	if v.include == nil && v.exclude == nil && !v.related {
+	if v.plain() {
 		return e, nil
 	}
 	data, err := marshal(e)

@@ -68,6 +68,11 @@ type Server struct {
 	// streams and long polls (nil: they end with their clients).
 	Stopping <-chan struct{}
 
+	// AnswerCacheBytes bounds the memory of GET's cache of encoded answers
+	// (answers.go; 0: DefaultAnswerCacheBytes, below 0: no cache).
+	AnswerCacheBytes int
+
+	answers  *answerCache
 	streams  *followers
 	auth     *authenticator
 	metrics  *httpMetrics
@@ -101,6 +106,7 @@ func (s *Server) handler() (*Server, http.Handler) {
 	h.limiters = newLimiters(h.RateLimit, h.RateBurst)
 	h.inFlight = newInFlight(h.MaxInFlight, h.MaxRunning)
 	h.streams = newFollowers(h.MaxStreams)
+	h.answers = newAnswerCache(h.Store, h.AnswerCacheBytes)
 	return &h, h.observe(h.limitHeaders(h.recoverPanics(h.routes())))
 }
 

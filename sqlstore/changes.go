@@ -114,8 +114,10 @@ func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingCha
 		return err
 	}
 	if db.isPostgres() {
-		_, err := db.exec(ctx, tx, recordChangePostgres, recordArgsPostgres(changes, docs)...)
-		return err
+		if _, err := db.exec(ctx, tx, recordChangePostgres, recordArgsPostgres(changes, docs)...); err != nil {
+			return err
+		}
+		return db.countEndpoints(ctx, tx, changes)
 	}
 	var position int64
 	if err := db.queryRow(ctx, tx, nextPositionSQLite, len(changes)).Scan(&position); err != nil {
@@ -154,7 +156,7 @@ func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingCha
 			return err
 		}
 	}
-	return nil
+	return db.countEndpoints(ctx, tx, changes)
 }
 
 // changeDocs returns the changes' endpoints as JSON.
@@ -205,11 +207,16 @@ func (db *DB) recordAndCommitPostgres(conn *sql.Conn, tx *sql.Tx, end []string, 
 		// lock timeout is for deadlocks between jobs).
 		b.Queue(`SET LOCAL lock_timeout = 0`)
 		b.Queue(recordChangePostgres, recordArgsPostgres(changes, docs)...)
+		statements := len(end) + 3
+		if partners, ns := endpointCountDiffs(changes); len(partners) > 0 {
+			b.Queue(addEndpointCountsPostgres, partners, ns)
+			statements++
+		}
 		b.Queue(`COMMIT`)
 		b.Queue(`BEGIN`)
 		results := pc.SendBatch(ctx, b)
 		defer results.Close()
-		for range len(end) + 3 {
+		for range statements {
 			if _, err := results.Exec(); err != nil {
 				return err
 			}
@@ -318,7 +325,7 @@ func (db *DB) PartnerChanges(ctx context.Context, partnerSID string, since int64
 func (db *DB) PartnerRevision(ctx context.Context, partnerSID string) (int64, error) {
 	var rev int64
 	err := db.readRetrying(ctx, func() error {
-		return db.read.QueryRowContext(ctx, db.q(selectPartnerRevision), partnerSID).Scan(&rev)
+		return db.readRow(ctx, selectPartnerRevision, partnerSID).Scan(&rev)
 	})
 	return rev, err
 }

@@ -73,3 +73,18 @@ func ListQueries(db *DB, partnerSID string, f *filter.Expr, limit int) (count, p
 }
 
 func KeyLockID(partnerSID, key string) int64 { return keyLockID(partnerSID, key) }
+
+// MigrateDownTo rolls the schema back to version (for tests that apply a
+// migration again to data already stored).
+func MigrateDownTo(ctx context.Context, db *DB, version int64) error {
+	dir, err := fs.Sub(migrations, "migrations/"+db.dialect.name())
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(db.dialect.gooseDialect(), db.write, dir, goose.WithAllowOutofOrder(true))
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
+}

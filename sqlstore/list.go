@@ -88,6 +88,9 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	}
 	where, args := db.listWhere(partnerSID, q.Filter)
 	countQuery := countQuery(where)
+	if q.Filter == nil {
+		countQuery = selectEndpointCount // kept in the write transactions (counts.go)
+	}
 
 	// The page is read in list order, one row at a time, so its figures
 	// (count and has_more precede the items in the answer) are known first:

@@ -64,7 +64,7 @@ func (db *DB) prepare(ctx context.Context) error {
 	}
 	var err error
 	db.lists = &statementCache{pool: db.read, rebind: db.q}
-	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint, selectEndpointAt, selectIdempotencyKey)
+	db.reads, err = prepareAll(ctx, db.read, db.q, selectEndpoint, selectEndpointAt, selectIdempotencyKey, selectPartnerRevision)
 	if err != nil {
 		return err
 	}
@@ -76,6 +76,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		deleteAddressRows, deleteAttributeRows, deleteClaimRows, deleteEndpointRow, db.lockedQuery()}
 	writes = append(writes, db.idempotencyStatements()...)
 	writes = append(writes, db.changeStatements()...)
+	writes = append(writes, db.countStatements()...)
 	if db.committer != nil {
 		writes = append(writes, beginSavepoint, rollbackSavepoint, releaseSavepoint)
 	}

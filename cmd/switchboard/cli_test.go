@@ -39,7 +39,8 @@ func TestServeConfig(t *testing.T) {
 	defaults := serveConfig{Addr: defaultAddr, DB: defaultDB, ShutdownTimeout: 10 * time.Second,
 		WriteTimeout: defaultWriteTimeout, MaxConns: defaultMaxConns, MaxInFlight: defaultMaxInFlight, MaxRunning: httpapi.DefaultRunning(),
 		StatementTimeout: sqlstore.DefaultStatementTimeout,
-		MaxStreams:       httpapi.DefaultMaxStreams, StreamKeepAlive: httpapi.DefaultKeepAlive, ChangesRetention: defaultChangesRetention}
+		MaxStreams:       httpapi.DefaultMaxStreams, StreamKeepAlive: httpapi.DefaultKeepAlive, ChangesRetention: defaultChangesRetention,
+		AnswerCacheMiB: httpapi.DefaultAnswerCacheBytes >> 20}
 	with := func(f func(c *serveConfig)) serveConfig { c := defaults; f(&c); return c }
 	gw := func(ip string, port int64) sb.IPPort { return sb.IPPort{IP: ip, Port: port} }
 	for _, c := range []struct {
@@ -57,12 +58,14 @@ func TestServeConfig(t *testing.T) {
 			"SWITCHBOARD_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7", "SWITCHBOARD_WRITE_TIMEOUT": "5m", "SWITCHBOARD_MAX_CONNS": "50",
 			"SWITCHBOARD_MAX_IN_FLIGHT": "8", "SWITCHBOARD_MAX_RUNNING": "3", "SWITCHBOARD_STATEMENT_TIMEOUT": "250ms",
 			"SWITCHBOARD_MAX_STREAMS": "5", "SWITCHBOARD_STREAM_KEEP_ALIVE": "2s", "SWITCHBOARD_CHANGES_RETENTION": "90s",
+			"SWITCHBOARD_ANSWER_CACHE_MIB": "16",
 		}, want: serveConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}, Addr: "0.0.0.0:9000", DB: "postgres://u@h/db", PublicURL: "https://api.example.test",
 			SystemGateways: []sb.IPPort{gw("192.0.2.1", 5060), gw("192.0.2.2", 5070)}, RateLimit: 2.5, RateBurst: 7,
 			DebugAddr: "127.0.0.1:6060", ShutdownTimeout: 3 * time.Second, BootstrapToken: "tok",
 			WriteTimeout: 5 * time.Minute, MaxConns: 50, MaxInFlight: 8, MaxRunning: 3, StatementTimeout: 250 * time.Millisecond,
-			MaxStreams: 5, StreamKeepAlive: 2 * time.Second, ChangesRetention: 90 * time.Second}},
+			MaxStreams: 5, StreamKeepAlive: 2 * time.Second, ChangesRetention: 90 * time.Second, AnswerCacheMiB: 16}},
 		{name: "changes retention zero", args: []string{"--changes-retention", "0s"}, wantErr: "--changes-retention 0s"},
+		{name: "answer cache off", args: []string{"--answer-cache-mib", "0"}, want: with(func(c *serveConfig) { c.AnswerCacheMiB = 0 })},
 		{name: "in-flight cap off", args: []string{"--max-in-flight", "0"}, want: with(func(c *serveConfig) { c.MaxInFlight = 0 })},
 		{name: "flags win over variables", args: []string{"--addr", "127.0.0.1:1", "--db", "sqlite:flag.db", "--rate-limit", "1", "--system-gateway", "198.51.100.1", "--system-gateway", "198.51.100.2:5080"},
 			env: map[string]string{"SWITCHBOARD_ADDR": "127.0.0.1:2", "SWITCHBOARD_DB": "sqlite:env.db", "SWITCHBOARD_RATE_LIMIT": "9", "SWITCHBOARD_SYSTEM_GATEWAYS": "192.0.2.9"},

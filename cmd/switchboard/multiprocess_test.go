@@ -143,6 +143,23 @@ func TestProcessesShareOnePostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("a write through one process is in the other's next GET", func(t *testing.T) {
+		// a answers GETs from its answer cache; b's writes reach it through
+		// the database alone, and the GET right after each must show them.
+		_, e := call(t, "POST", a.base+"/core/v2/endpoints", token, `{"type":"conference","name":"cached"}`)
+		item := "/core/v2/endpoints/" + e["endpoint_sid"].(string)
+		for i := range 20 {
+			call(t, "GET", a.base+item, token, "") // kept, or answered from the cache
+			name := fmt.Sprintf("written through b %d", i)
+			if status, _ := call(t, "PATCH", b.base+item, token, `{"name":"`+name+`"}`); status != 200 {
+				t.Fatalf("PATCH through b: %d", status)
+			}
+			if _, got := call(t, "GET", a.base+item, token, ""); got["name"] != name {
+				t.Fatalf("after b renamed it to %q, a answered name %v: a stale answer", name, got["name"])
+			}
+		}
+	})
+
 	t.Run("a delete is seen by every process", func(t *testing.T) {
 		_, e := call(t, "POST", a.base+"/core/v2/endpoints", token, `{"type":"conference"}`)
 		item := "/core/v2/endpoints/" + e["endpoint_sid"].(string)

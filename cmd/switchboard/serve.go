@@ -63,6 +63,8 @@ type serveConfig struct {
 	MaxStreams       int
 	StreamKeepAlive  time.Duration
 	ChangesRetention time.Duration
+	// AnswerCacheMiB bounds GET's cache of encoded answers (0: none).
+	AnswerCacheMiB int
 	// keyPruning is the clock and rounds of idempotency keys' pruning
 	// (tests only; the zero value is production's).
 	keyPruning keyPruning
@@ -123,6 +125,8 @@ func newServeCommand(getenv func(string) string, runServe func(context.Context, 
 	withEnv(fs, "max-running", "SWITCHBOARD_MAX_RUNNING")
 	fs.DurationVar(&cfg.StatementTimeout, "statement-timeout", sqlstore.DefaultStatementTimeout, "`duration` a database read may take (a list's until its answer begins) before it is stopped and answered 503")
 	withEnv(fs, "statement-timeout", "SWITCHBOARD_STATEMENT_TIMEOUT")
+	fs.IntVar(&cfg.AnswerCacheMiB, "answer-cache-mib", httpapi.DefaultAnswerCacheBytes>>20, "`MiB` of encoded GET answers kept in memory (each checked against the database's revision on every GET; 0: none)")
+	withEnv(fs, "answer-cache-mib", "SWITCHBOARD_ANSWER_CACHE_MIB")
 	addChangeFeedFlags(fs, &cfg)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg.DB = *dsn
@@ -376,7 +380,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		api := &httpapi.Server{Store: db, PublicURL: cfg.PublicURL, Logger: logger, AccessLog: true,
 			Registry: registry, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
 			MaxInFlight: cfg.MaxInFlight, MaxRunning: cfg.MaxRunning,
-			MaxStreams: cfg.MaxStreams, KeepAlive: cfg.StreamKeepAlive, Stopping: stopping,
+			MaxStreams: cfg.MaxStreams, KeepAlive: cfg.StreamKeepAlive, Stopping: stopping, AnswerCacheBytes: answerCacheBytes(cfg.AnswerCacheMiB),
 			Reset: integ.resetter(db), Ready: func(*http.Request) error { return ready.ready() },
 			Now: cfg.keyPruning.clock()}
 		stopPruner = startPruner(db, cfg.ChangesRetention, logger)
@@ -506,4 +510,12 @@ func newLogger(w io.Writer) *slog.Logger {
 		}
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// answerCacheBytes is --answer-cache-mib as httpapi.Server takes it.
+func answerCacheBytes(mib int) int {
+	if mib <= 0 {
+		return -1
+	}
+	return mib << 20
 }

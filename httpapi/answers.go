@@ -1,0 +1,194 @@
+package httpapi
+
+import (
+	"context"
+	"sync"
+
+	sb "github.com/switchboard-sip/switchboard"
+)
+
+// GET by SID answers from a cache of encoded answers (each endpoint's JSON
+// as GET writes it without view arguments, and its ETag), so that a hit
+// decodes and encodes nothing. The cache is exact, not eventually right:
+// a GET the cache can answer first reads the partner's change feed revision
+// from the database (one small indexed read, where a miss reads the whole
+// row, as without the cache), so
+// a write committed before the GET began, by this process, another server
+// or the CLI, on SQLite or PostgreSQL, is seen. When the revision is ahead
+// of what the cache has applied, the SIDs changed since are read from the
+// feed and their answers dropped before any answer is served
+// (docs/decisions.md, "Answers without decoding").
+//
+// Invariant: for each partner, every answer kept is the endpoint's state
+// at every revision from its own (at) up to the partner's applied (when
+// applied is the lower, from at until the next change to the endpoint, which
+// a catch-up past at drops). An
+// answer read at a revision below applied is not kept (a change between
+// the two may have been applied already); one read above it may be, and a
+// later catch-up may drop it needlessly, never wrongly.
+
+// DefaultAnswerCacheBytes bounds the cache when Server.AnswerCacheBytes is 0.
+const DefaultAnswerCacheBytes = 64 << 20
+
+// answerOverhead is what an answer costs beyond its bytes (map entry,
+// struct, key and tag strings), roughly.
+const answerOverhead = 160
+
+// maxCatchUp is how many changes a catch-up reads; more, and the partner's
+// answers are all dropped instead.
+const maxCatchUp = 4096
+
+type answerCache struct {
+	store sb.Store
+	limit int
+
+	mu       sync.RWMutex
+	size     int
+	partners map[string]*partnerAnswers
+}
+
+type partnerAnswers struct {
+	applied int64 // every change up to it has dropped its answer
+	answers map[string]*cachedAnswer
+	// catchUp lets one request at a time read the partner's changes.
+	catchUp sync.Mutex
+}
+
+type cachedAnswer struct {
+	data []byte
+	etag string
+	at   int64
+}
+
+// newAnswerCache returns a cache of at most limit bytes (0: the default;
+// below 0: none, nil).
+func newAnswerCache(store sb.Store, limit int) *answerCache {
+	if limit < 0 {
+		return nil
+	}
+	if limit == 0 {
+		limit = DefaultAnswerCacheBytes
+	}
+	return &answerCache{store: store, limit: limit, partners: map[string]*partnerAnswers{}}
+}
+
+// endpointAnswer is GET's answer without view arguments: the JSON, its
+// ETag and the revision it holds every change up to (and none after).
+type endpointAnswer struct {
+	data     []byte
+	etag     string
+	revision int64
+}
+
+// get returns the endpoint's answer: from the cache when it is there and
+// nothing changed it since, else read with read (and kept). A miss reads
+// once, as without the cache: a fresh read needs no revision check.
+func (c *answerCache) get(ctx context.Context, partnerSID, sid string, read func() (endpointAnswer, error)) (endpointAnswer, error) {
+	c.mu.RLock()
+	p := c.partners[partnerSID]
+	kept := p != nil && p.answers[sid] != nil
+	c.mu.RUnlock()
+	if kept {
+		rev, err := c.store.PartnerRevision(ctx, partnerSID)
+		if err != nil {
+			return endpointAnswer{}, err
+		}
+		if err := c.catchUp(ctx, partnerSID, p, rev); err != nil {
+			return endpointAnswer{}, err
+		}
+		c.mu.RLock()
+		a, applied := p.answers[sid], p.applied
+		c.mu.RUnlock()
+		if a != nil {
+			return endpointAnswer{a.data, a.etag, max(applied, a.at)}, nil
+		}
+	}
+	ans, err := read()
+	if err != nil {
+		return ans, err
+	}
+	c.keep(partnerSID, sid, ans)
+	return ans, nil
+}
+
+// catchUp drops the answers of p's endpoints changed up to rev.
+func (c *answerCache) catchUp(ctx context.Context, partnerSID string, p *partnerAnswers, rev int64) error {
+	c.mu.RLock()
+	fresh := p.applied >= rev
+	c.mu.RUnlock()
+	if fresh {
+		return nil
+	}
+	p.catchUp.Lock()
+	defer p.catchUp.Unlock()
+	c.mu.RLock()
+	since := p.applied
+	c.mu.RUnlock()
+	if since >= rev {
+		return nil // another request caught up meanwhile
+	}
+	sids, current, complete, err := c.store.EndpointsChangedSince(ctx, partnerSID, since, maxCatchUp)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !complete {
+		for sid, a := range p.answers {
+			c.drop(p, sid, a)
+		}
+	}
+	for _, sid := range sids {
+		if a := p.answers[sid]; a != nil {
+			c.drop(p, sid, a)
+		}
+	}
+	p.applied = max(p.applied, current)
+	return nil
+}
+
+// keep stores an answer read on its own snapshot, unless a change after
+// its revision may already have been applied.
+func (c *answerCache) keep(partnerSID, sid string, ans endpointAnswer) {
+	cost := len(ans.data) + len(sid) + len(ans.etag) + answerOverhead
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.partners[partnerSID]
+	if p == nil {
+		// Nothing kept yet, so nothing to drop: applied from here.
+		p = &partnerAnswers{applied: ans.revision, answers: map[string]*cachedAnswer{}}
+		c.partners[partnerSID] = p
+	}
+	if ans.revision < p.applied || cost > c.limit/8 {
+		return
+	}
+	if old := p.answers[sid]; old != nil {
+		c.drop(p, sid, old)
+	}
+	for c.size+cost > c.limit && c.evict() {
+	}
+	p.answers[sid] = &cachedAnswer{data: ans.data, etag: ans.etag, at: ans.revision}
+	c.size += cost
+}
+
+func (c *answerCache) drop(p *partnerAnswers, sid string, a *cachedAnswer) {
+	delete(p.answers, sid)
+	c.size -= len(a.data) + len(sid) + len(a.etag) + answerOverhead
+}
+
+// evict drops about an eighth of the answers, chosen by map order (about
+// at random): under uniform reads as good as least recently used, and free
+// of bookkeeping on the hits.
+// It reports whether it dropped any.
+func (c *answerCache) evict() bool {
+	target, dropped := c.size-c.limit/8, false
+	for _, p := range c.partners {
+		for sid, a := range p.answers {
+			c.drop(p, sid, a)
+			if dropped = true; c.size <= target {
+				return true
+			}
+		}
+	}
+	return dropped
+}
