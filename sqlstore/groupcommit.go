@@ -118,6 +118,11 @@ func (c *committer) loop() {
 
 func (c *committer) commit(batch []*writeJob) {
 	results := make([]error, len(batch))
+	// committing: the batch's COMMIT may have been sent, so a failure from
+	// here on leaves its outcome unknown. A failure before it (a dropped
+	// connection found by BEGIN, say) rolled everything back, and its jobs
+	// may run again.
+	committing := false
 	err := func() error {
 		ctx := context.Background()
 		conn, err := c.db.Conn(ctx)
@@ -158,6 +163,7 @@ func (c *committer) commit(batch []*writeJob) {
 			next = append(next, releaseSavepoint)
 		}
 		if len(*changes) > 0 && c.recordAndCommit != nil {
+			committing = true
 			committed, err := c.recordAndCommit(conn, tx, next, *changes)
 			if !committed {
 				tx.Rollback()
@@ -174,11 +180,15 @@ func (c *committer) commit(batch []*writeJob) {
 				return err
 			}
 		}
+		committing = true
 		return tx.Commit()
 	}()
 	for i, j := range batch {
-		if err != nil && results[i] == nil {
+		switch {
+		case err != nil && results[i] == nil && committing:
 			results[i] = errors.Join(errGroupCommit, err)
+		case err != nil && results[i] == nil:
+			results[i] = err
 		}
 		j.err <- results[i]
 	}
