@@ -410,6 +410,9 @@ func TestConnLimitRefusesWhenAllBusy(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
+	// A client has its answer before the server has closed that
+	// connection: wait until the cap has room again.
+	waitFor(t, "the blocking connections to close", func() bool { return limit.Stats().Open == 0 })
 	res, err := client.Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)
