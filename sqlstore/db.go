@@ -199,7 +199,13 @@ func open(dsn string, opt Options) (*DB, error) {
 			// instead of starting an empty database.
 			"&mode=rw"
 		base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
-		write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+		// The writer keeps its savepoints' sub-journal in memory: each
+		// request of a group commit batch is a savepoint, and as a file
+		// the sub-journal cost a write system call for every page a
+		// request first touched (under a create load a twelfth of the
+		// writer's time). Only the writer: a reader's large sort may still
+		// spill to a temporary file rather than grow the process.
+		write, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=temp_store(MEMORY)")
 		if err != nil {
 			return nil, err
 		}
@@ -345,10 +351,13 @@ func (db *DB) Close() error {
 	return err
 }
 
-// pgCommitters is how many PostgreSQL connections run write batches at
-// once: their work overlaps; only their change records and commits take
-// turns.
-const pgCommitters = 4
+// pgCommitters is how many PostgreSQL connections of a process run write
+// batches at once. One: the change records serialise the commits anyway
+// (docs/change-feed.md), and with more connections each batch is smaller,
+// so the same writes cost more commits, more flushes and more turns at the
+// counter locks. Measured on 2 cores at 32 clients, one connection made
+// about 1.2x the creates and PATCHes of four (BENCHMARKS.md).
+const pgCommitters = 1
 
 // maxLockWaits bounds how often a group commit job whose lock wait timed
 // out runs again (about maxLockWaits × 50 ms in all).

@@ -27,6 +27,18 @@ func TestSQLiteDurabilitySettings(t *testing.T) {
 	if err := sqlstore.WritePool(db).QueryRow(`PRAGMA journal_size_limit`).Scan(&limit); err != nil || limit != 64<<20 {
 		t.Fatalf("journal_size_limit %d (%v); want 64 MiB", limit, err)
 	}
+	// The writer's savepoint sub-journals stay in memory; readers' large
+	// sorts may still spill to disk (0: the build's default, a file).
+	for _, pool := range []struct {
+		name string
+		db   *sql.DB
+		want int
+	}{{"writer", sqlstore.WritePool(db), 2}, {"reader", sqlstore.ReadPool(db), 0}} {
+		var store int
+		if err := pool.db.QueryRow(`PRAGMA temp_store`).Scan(&store); err != nil || store != pool.want {
+			t.Errorf("%s: temp_store %d (%v); want %d", pool.name, store, err, pool.want)
+		}
+	}
 }
 
 func TestOpenRejectsUnknownDSN(t *testing.T) {
