@@ -14,6 +14,12 @@ import (
 // without using the CPU or the database. Only credentials with requests in
 // flight have an entry, so its size is bounded by the requests being
 // served.
+//
+// A change feed request waits ahead of the credential's other requests
+// (after the feed requests already waiting): a follower's next poll is
+// then not held up by the very writes it follows. Only the credential's
+// own requests wait longer for it, and the feed's requests are bounded by
+// --max-streams too.
 type inFlight struct {
 	max, running int
 	mu           sync.Mutex
@@ -22,7 +28,10 @@ type inFlight struct {
 
 type credentialLoad struct {
 	inFlight, running int
-	waiting           []chan struct{} // first come, first run
+	// waiting: first come, first run, the feed's requests (the first
+	// ahead of them) before the others.
+	waiting []chan struct{}
+	ahead   int
 }
 
 // DefaultRunning is how many requests of one credential run at once unless
@@ -46,8 +55,8 @@ func newInFlight(maxInFlight, running int) *inFlight {
 // acquire admits a request of the credential: ok is false when the
 // credential already has max requests in flight. Otherwise the request
 // waits until it may run (or ctx ends: err), and must call release when it
-// is done.
-func (f *inFlight) acquire(ctx context.Context, key string) (release func(), ok bool, err error) {
+// is done. A feed request (feed) waits ahead of the others.
+func (f *inFlight) acquire(ctx context.Context, key string, feed bool) (release func(), ok bool, err error) {
 	if f == nil {
 		return func() {}, true, nil
 	}
@@ -69,7 +78,12 @@ func (f *inFlight) acquire(ctx context.Context, key string) (release func(), ok 
 		return release, true, nil
 	}
 	turn := make(chan struct{})
-	l.waiting = append(l.waiting, turn)
+	if feed {
+		l.waiting = slices.Insert(l.waiting, l.ahead, turn)
+		l.ahead++
+	} else {
+		l.waiting = append(l.waiting, turn)
+	}
 	f.mu.Unlock()
 	select {
 	case <-turn:
@@ -78,6 +92,9 @@ func (f *inFlight) acquire(ctx context.Context, key string) (release func(), ok 
 		f.mu.Lock()
 		if i := slices.Index(l.waiting, turn); i >= 0 {
 			l.waiting = slices.Delete(l.waiting, i, i+1)
+			if i < l.ahead {
+				l.ahead--
+			}
 			l.inFlight--
 			f.forget(key, l)
 			f.mu.Unlock()
@@ -97,6 +114,7 @@ func (f *inFlight) release(key string, l *credentialLoad) {
 	if len(l.waiting) > 0 {
 		close(l.waiting[0])
 		l.waiting = l.waiting[1:]
+		l.ahead = max(0, l.ahead-1)
 	} else {
 		l.running--
 	}

@@ -193,14 +193,14 @@ func TestInFlightCap(t *testing.T) {
 // turns go on in order.
 func TestInFlightWaitingGivesUp(t *testing.T) {
 	f := newInFlight(3, 1)
-	release, ok, err := f.acquire(t.Context(), "k")
+	release, ok, err := f.acquire(t.Context(), "k", false)
 	if !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	gaveUp := make(chan error)
 	go func() {
-		_, _, err := f.acquire(ctx, "k")
+		_, _, err := f.acquire(ctx, "k", false)
 		gaveUp <- err
 	}()
 	next := make(chan func())
@@ -214,7 +214,7 @@ func TestInFlightWaitingGivesUp(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		r, _, _ := f.acquire(t.Context(), "k") // waits behind the first waiter
+		r, _, _ := f.acquire(t.Context(), "k", false) // waits behind the first waiter
 		next <- r
 	}()
 	waitFor(t, "two waiting", func() bool {
@@ -232,6 +232,48 @@ func TestInFlightWaitingGivesUp(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.byKey) != 0 {
 		t.Fatalf("places left after every request ended: %+v", f.byKey["k"])
+	}
+}
+
+// The change feed's requests wait ahead of the credential's others, in
+// their own order: a follower's next poll is not held up behind the writes
+// it follows.
+func TestInFlightFeedWaitsAhead(t *testing.T) {
+	f := newInFlight(10, 1)
+	release, ok, err := f.acquire(t.Context(), "k", false)
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	ran := make(chan string, 3)
+	waiting := func(n int) func() bool {
+		return func() bool {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return len(f.byKey["k"].waiting) == n
+		}
+	}
+	for i, w := range []struct {
+		name string
+		feed bool
+	}{{"write", false}, {"first poll", true}, {"second poll", true}} {
+		go func() {
+			r, _, err := f.acquire(t.Context(), "k", w.feed)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ran <- w.name
+			r()
+		}()
+		waitFor(t, w.name+" waiting", waiting(i+1))
+	}
+	release()
+	var order []string
+	for range 3 {
+		order = append(order, <-ran)
+	}
+	if want := []string{"first poll", "second poll", "write"}; !slices.Equal(order, want) {
+		t.Fatalf("turns went to %v, want %v", order, want)
 	}
 }
 

@@ -31,7 +31,7 @@ var Routes = []Route{
 		return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)}).ServeHTTP
 	}},
 	{"GET", collectionPath, func(s *Server) http.HandlerFunc { return s.authenticated(s.listEndpoints) }},
-	{"GET", changesPath, func(s *Server) http.HandlerFunc { return s.authenticated(s.listChanges) }},
+	{"GET", changesPath, func(s *Server) http.HandlerFunc { return s.authenticatedFeed(s.listChanges) }},
 	{"POST", collectionPath, func(s *Server) http.HandlerFunc { return s.authenticated(s.createEndpoint) }},
 	{"GET", collectionPath + "/{endpoint_sid}", func(s *Server) http.HandlerFunc { return s.authenticated(s.getEndpoint) }},
 	{"PATCH", collectionPath + "/{endpoint_sid}", func(s *Server) http.HandlerFunc { return s.authenticated(s.patchEndpoint) }},

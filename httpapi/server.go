@@ -141,11 +141,21 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 // authenticated wraps an API handler with authentication, the credential's
 // rate limit and its cap on requests in flight.
 func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, c sb.Caller) error) http.HandlerFunc {
+	return s.gated(h, false)
+}
+
+// authenticatedFeed is authenticated for the change feed, whose requests
+// wait their turn ahead of the credential's others (inFlight).
+func (s *Server) authenticatedFeed(h func(w http.ResponseWriter, r *http.Request, c sb.Caller) error) http.HandlerFunc {
+	return s.gated(h, true)
+}
+
+func (s *Server) gated(h func(w http.ResponseWriter, r *http.Request, c sb.Caller) error, feed bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, key, err := s.auth.authenticate(r.Context(), r.Header.Get("Authorization"), s.clientAddr(r))
 		if err == nil {
 			infoOf(r.Context()).partnerSID = c.PartnerSID
-			err = s.admit(r, key, c, func(c sb.Caller) error { return h(w, r, c) })
+			err = s.admit(r, key, c, feed, func(c sb.Caller) error { return h(w, r, c) })
 		}
 		if err != nil {
 			if err == errNoCredentials || err == errBadCredentials {
@@ -159,11 +169,11 @@ func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, c 
 // admit runs h, in its turn among the credential's requests, unless the
 // credential is over its rate limit or has as many requests in flight as it
 // may (429 with Retry-After; a refused request does nothing).
-func (s *Server) admit(r *http.Request, key string, c sb.Caller, h func(c sb.Caller) error) error {
+func (s *Server) admit(r *http.Request, key string, c sb.Caller, feed bool, h func(c sb.Caller) error) error {
 	if ok, wait := s.limiters.allow(key); !ok {
 		return &retryLater{errTooManyRequests, wait}
 	}
-	release, ok, err := s.inFlight.acquire(r.Context(), key)
+	release, ok, err := s.inFlight.acquire(r.Context(), key, feed)
 	if !ok {
 		return &retryLater{errTooManyInFlight, time.Second}
 	}

@@ -291,6 +291,20 @@ func (db *DB) PartnerChanges(ctx context.Context, partnerSID string, since int64
 		}
 		return changes, current, nil
 	}
+	if len(changes) == 0 {
+		// Nothing found, most often because nothing is new (a follower
+		// about to wait): the revision alone, one statement, tells so.
+		// If it moved since, the transaction below reads both again.
+		err = db.readRetrying(ctx, func() error {
+			return db.readRow(ctx, selectPartnerRevision, partnerSID).Scan(&current)
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		if current == since {
+			return nil, current, nil
+		}
+	}
 	err = db.readTx(ctx, func(tx *sql.Tx) error {
 		changes = nil
 		if err := tx.QueryRowContext(ctx, db.q(selectPartnerRevision), partnerSID).Scan(&current); err != nil {

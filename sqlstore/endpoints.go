@@ -13,11 +13,18 @@ import (
 )
 
 func (db *DB) CreateEndpoint(ctx context.Context, e *sb.Endpoint) error {
+	// The change's record is encoded here, before the write's turn: the
+	// writer (SQLite's one, a PostgreSQL batch's) runs its requests one
+	// after another.
+	doc, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
 	return db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.insertEndpoint(ctx, tx, e); err != nil {
 			return err
 		}
-		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: e})
+		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: e, doc: doc})
 	})
 }
 

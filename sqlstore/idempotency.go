@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -193,6 +194,13 @@ func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired b
 		}
 		return sb.Answer{}, false, req.Err
 	}
+	var doc []byte // the change's record, encoded before the write's turn (CreateEndpoint)
+	if req.Endpoint != nil {
+		var err error
+		if doc, err = json.Marshal(req.Endpoint); err != nil {
+			return sb.Answer{}, false, err
+		}
+	}
 	var replay sb.Answer
 	var replayed bool
 	err := db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -259,7 +267,7 @@ func (db *DB) createOnce(ctx context.Context, req sb.IdempotentCreate, expired b
 			}
 			return err
 		}
-		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: req.Endpoint})
+		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: req.Endpoint, doc: doc})
 	})
 	if replayed {
 		return replay, true, err
