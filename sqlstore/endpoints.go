@@ -21,11 +21,16 @@ func (db *DB) CreateEndpoint(ctx context.Context, e *sb.Endpoint) error {
 		return err
 	}
 	return db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := db.insertEndpoint(ctx, tx, e); err != nil {
-			return err
-		}
-		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: e, doc: doc})
+		return db.createIn(ctx, tx, e, doc)
 	})
+}
+
+// createIn stores e and its change record (doc, e encoded) in tx.
+func (db *DB) createIn(ctx context.Context, tx *sql.Tx, e *sb.Endpoint, doc []byte) error {
+	if err := db.insertEndpoint(ctx, tx, e); err != nil {
+		return err
+	}
+	return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeCreated, endpoint: e, doc: doc})
 }
 
 func (db *DB) insertEndpoint(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {

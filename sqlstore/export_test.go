@@ -3,11 +3,13 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"io/fs"
 	"slices"
 
 	"github.com/pressly/goose/v3"
 
+	sb "github.com/switchboard-sip/switchboard"
 	"github.com/switchboard-sip/switchboard/filter"
 )
 
@@ -87,4 +89,25 @@ func MigrateDownTo(ctx context.Context, db *DB, version int64) error {
 	}
 	_, err = p.DownTo(ctx, version)
 	return err
+}
+
+// CreateInOneBatch runs the creates of es as one group commit batch, in
+// order, and returns each one's outcome.
+func CreateInOneBatch(db *DB, es ...*sb.Endpoint) []error {
+	batch := make([]*writeJob, len(es))
+	for i, e := range es {
+		doc, err := json.Marshal(e)
+		if err != nil {
+			panic(err)
+		}
+		batch[i] = &writeJob{err: make(chan error, 1), fn: func(tx *sql.Tx) error {
+			return db.createIn(context.Background(), tx, e, doc)
+		}}
+	}
+	db.committer.commit(batch)
+	errs := make([]error, len(es))
+	for i, j := range batch {
+		errs[i] = <-j.err
+	}
+	return errs
 }

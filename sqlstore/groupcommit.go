@@ -163,6 +163,17 @@ func (c *committer) commit(batch []*writeJob) {
 			next = append(next, releaseSavepoint)
 		}
 		if len(*changes) > 0 && c.recordAndCommit != nil {
+			// recordAndCommit's statements may be prepared before any
+			// of them runs, and PostgreSQL prepares nothing in a
+			// transaction a failed statement aborted: a failed last
+			// job is rolled back to its savepoint first.
+			if results[len(batch)-1] != nil {
+				if err := c.run(tx, next...); err != nil {
+					tx.Rollback()
+					return err
+				}
+				next = nil
+			}
 			committing = true
 			committed, err := c.recordAndCommit(conn, tx, next, *changes)
 			if !committed {

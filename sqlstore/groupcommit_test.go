@@ -86,3 +86,26 @@ func BenchmarkConcurrentCreates(b *testing.B) {
 		})
 	}
 }
+
+// A batch whose last job fails still commits the jobs before it. On
+// PostgreSQL the batch's end is sent prepared, and a fresh connection has
+// nothing prepared yet: the failed job's savepoint must be rolled back
+// before that (a transaction a failed statement aborted prepares nothing).
+func TestGroupCommitBatchEndingInAFailure(t *testing.T) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
+		a := newPartner(t, db, "a")
+		first := newEndpoint(t, a, thirdParty("first", "192.0.2.8", 5060, false))
+		second := newEndpoint(t, a, thirdParty("second", "192.0.2.8", 5060, false))
+		errs := sqlstore.CreateInOneBatch(db, first, second)
+		if errs[0] != nil || !errors.Is(errs[1], sb.ErrDuplicateIP) {
+			t.Fatalf("batch of a create and a conflicting one: %v; want nil and %v", errs, sb.ErrDuplicateIP)
+		}
+		if _, err := db.Endpoint(ctx, a.PartnerSID, first.EndpointSID); err != nil {
+			t.Fatalf("the first create is not stored: %v", err)
+		}
+		changes, _, err := db.PartnerChanges(ctx, a.PartnerSID, 0, 10)
+		if err != nil || len(changes) != 1 || changes[0].EndpointSID != first.EndpointSID {
+			t.Fatalf("changes: %+v, %v; want the first create's alone", changes, err)
+		}
+	})
+}
