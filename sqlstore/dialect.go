@@ -28,6 +28,10 @@ type dialect interface {
 	// transaction ends and is whether it got it (without waiting); ""
 	// where the write transaction is exclusive.
 	keyLock() string
+	// gatewaysLock is a statement that makes the transaction the only one
+	// writing system gateways until it ends; "" where the write
+	// transaction is exclusive.
+	gatewaysLock() string
 	random() string
 	// retryable reports whether err aborted a transaction that can simply
 	// run again.
@@ -46,6 +50,7 @@ func (sqliteDialect) rebind(q string) string      { return q }
 func (sqliteDialect) forUpdate() string           { return "" } // the write transaction is already exclusive
 func (sqliteDialect) random() string              { return "random()" }
 func (sqliteDialect) keyLock() string             { return "" } // one writer, even across processes (BEGIN IMMEDIATE)
+func (sqliteDialect) gatewaysLock() string        { return "" }
 
 func (sqliteDialect) retryable(err error) bool {
 	var e *sqlite.Error
@@ -82,6 +87,12 @@ func (postgresDialect) random() string              { return "random()" }
 // keyLock: a transaction-level advisory lock, released at commit or
 // rollback and when the session ends (a crashed process holds none).
 func (postgresDialect) keyLock() string { return "pg_try_advisory_xact_lock($1)" }
+
+// gatewaysLock: a lock mode that conflicts with itself and with writes of
+// system_gateways, not with reads.
+func (postgresDialect) gatewaysLock() string {
+	return "LOCK TABLE system_gateways IN SHARE ROW EXCLUSIVE MODE"
+}
 
 // retryable: serialization failure and deadlock (the database rolled the
 // transaction back; running it again is safe).

@@ -235,8 +235,14 @@ func (db *DB) rewrite(ctx context.Context, tx *sql.Tx, cur, next *sb.Endpoint) e
 	return nil
 }
 
-// systemGateways reads the configured gateway addresses.
+// systemGateways reads the configured gateway addresses, for a write that
+// makes endpoints of them: it first takes the gateways' lock, so that two
+// such writes (one by another process, say) never both find a partner
+// without its gateway, or one miss the other's new addresses.
 func (db *DB) systemGateways(ctx context.Context, tx *sql.Tx) ([]sb.IPPort, error) {
+	if err := db.lockGateways(ctx, tx); err != nil {
+		return nil, err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT ip, port FROM system_gateways ORDER BY ip, port`)
 	if err != nil {
 		return nil, err
@@ -253,11 +259,22 @@ func (db *DB) systemGateways(ctx context.Context, tx *sql.Tx) ([]sb.IPPort, erro
 	return out, rows.Err()
 }
 
+func (db *DB) lockGateways(ctx context.Context, tx *sql.Tx) error {
+	if lock := db.dialect.gatewaysLock(); lock != "" {
+		_, err := tx.ExecContext(ctx, lock)
+		return err
+	}
+	return nil
+}
+
 // SetSystemGateways records the gateway addresses and makes every partner's
 // system_gateway endpoint hold exactly them: existing ones keep their SID,
 // missing ones are created.
 func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
 	return db.changeTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.lockGateways(ctx, tx); err != nil {
+			return err
+		}
 		for _, stmt := range []string{`DELETE FROM system_gateways`, `DELETE FROM ip_claims WHERE endpoint_id IS NULL`} {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return err

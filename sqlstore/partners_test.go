@@ -2,7 +2,9 @@ package sqlstore_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	sb "github.com/switchboard-sip/switchboard"
@@ -191,4 +193,61 @@ func TestSetPartnerPassword(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Gateway writes through two handles on one database (two processes) at
+// once, on partners without a gateway yet and while partners are created,
+// leave each partner exactly one gateway, all at the addresses of the
+// write that came last.
+func TestSystemGatewaysAcrossProcesses(t *testing.T) {
+	for round := range 6 {
+		sqlstoretest.Backends(t, func(t *testing.T, dsn string) {
+			dbs := []*sqlstore.DB{sqlstoretest.Open(t, dsn), sqlstoretest.Open(t, dsn)}
+			var partners []string
+			for i := range 3 {
+				partners = append(partners, newPartner(t, dbs[0], fmt.Sprint("before-", i)).PartnerSID)
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			errs := make([]error, 4)
+			for i := range 4 {
+				wg.Go(func() {
+					db := dbs[i%2]
+					if i < 2 {
+						errs[i] = db.SetSystemGateways(ctx, []sb.IPPort{{IP: fmt.Sprintf("192.0.2.%d", 100+i), Port: 5060}})
+						return
+					}
+					p := sb.Partner{PartnerSID: sb.NewSID(), Name: fmt.Sprintf("during-%d-%d", round, i), Scopes: sb.Scopes{sb.ScopeManage}}
+					if errs[i] = db.CreatePartner(ctx, p, ""); errs[i] == nil {
+						mu.Lock()
+						partners = append(partners, p.PartnerSID)
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			at := map[string]int{}
+			for _, sid := range partners {
+				p, err := sb.ListPage(ctx, dbs[0], sid, sb.ListQuery{Limit: 10})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range p.Items {
+					if e.Type != sb.TypeSystemGateway || len(e.Addresses) != 1 {
+						t.Fatalf("partner %s: %+v", sid, e)
+					}
+					at[e.Addresses[0].IP]++
+				}
+				if len(p.Items) > 1 {
+					t.Errorf("round %d: partner %s has %d gateways", round, sid, len(p.Items))
+				}
+			}
+			if len(at) != 1 || len(partners) != 5 {
+				t.Errorf("round %d: the gateways of %d partners are at %v; want one address for all", round, len(partners), at)
+			}
+		})
+	}
 }
