@@ -41,12 +41,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("switchboard-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.base, "url", "http://127.0.0.1:8080", "base `URL` of the Switchboard server under test")
+	fs.StringVar(&o.base, "url", "http://127.0.0.1:8080", "base `URL` of the Switchboard server under test; several, comma-separated, share the clients (servers on one database)")
 	fs.StringVar(&o.token, "token", os.Getenv("SWITCHBOARD_BENCH_TOKEN"), "API `token` with endpoints.manage [$SWITCHBOARD_BENCH_TOKEN]")
 	fs.IntVar(&o.seed, "seed", 10000, "`endpoints` to create through the API before the scenarios; 0 uses the endpoints the token's partner already has")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent `clients`")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
-	fs.StringVar(&o.scenarios, "scenarios", "get,create,patch,list,first_page,deep_page,mixed", "comma-separated `scenarios` to run (also create_key, patch_seq, patch_if_match: conditional.go)")
+	fs.StringVar(&o.scenarios, "scenarios", "get,create,patch,list,list_ip,list_region,first_page,deep_page,mixed", "comma-separated `scenarios` to run (also create_key, patch_seq, patch_if_match: conditional.go)")
 	fs.BoolVar(&o.ceiling, "ceiling", true, "also drive each scenario against a bare net/http server with canned answers of the same size")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "`pid` of the server, to report its peak memory (VmHWM)")
 	fs.StringVar(&o.dbPath, "db-file", "", "`path` of the server's SQLite file, to report the database size per endpoint")
@@ -66,7 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("--token is required")
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2, DisableCompression: true}, Timeout: 30 * time.Second}
-	b := &bench{o: o, client: client}
+	b := &bench{o: o, client: client, servers: strings.Split(o.base, ",")}
+	b.o.base = b.servers[0] // seeding, listing and the ceiling's recorded answers
 	seed := b.seedEndpoints
 	if o.seed == 0 {
 		seed = b.loadEndpoints
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := b.prefetchETags(ctx, o.scenarios); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%-12s %10s %9s %9s %9s %8s %8s | %12s %8s\n", "scenario", "req/s", "p50", "p99", "p99.9", "4xx/5xx", "rss", "ceiling req/s", "ratio")
+	fmt.Fprintf(stdout, "%-12s %10s %9s %9s %9s %8s %8s | %12s %8s %9s %9s\n", "scenario", "req/s", "p50", "p99", "p99.9", "4xx/5xx", "rss", "ceiling req/s", "ratio", "ceil p50", "ceil p99")
 	for _, name := range strings.Split(o.scenarios, ",") {
 		sc, ok := b.scenarios()[strings.TrimSpace(name)]
 		if !ok {
@@ -90,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if o.floodToken != "" {
 			stopFlood = b.startTokenFlood(ctx)
 		}
-		real := b.drive(ctx, o.base, sc)
+		real := b.drive(ctx, b.servers, sc)
 		if stopFlood != nil {
 			fmt.Fprintln(stderr, stopFlood())
 		}
@@ -105,12 +106,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			line += fmt.Sprintf(" %12.0f %7.0f%%", ceil.rps, 100*real.rps/ceil.rps)
+			line += fmt.Sprintf(" %12.0f %7.0f%% %9s %9s", ceil.rps, 100*real.rps/ceil.rps, ms(ceil.p50), ms(ceil.p99))
 		}
 		fmt.Fprintln(stdout, line)
 		if o.floodBasic > 0 {
 			stop := b.startFlood(ctx, o.floodBasic, o.floodLogin)
-			flooded := b.drive(ctx, o.base, sc)
+			flooded := b.drive(ctx, b.servers, sc)
 			summary := stop()
 			fmt.Fprintf(stdout, "%-12s %10.0f %9s %9s %9s %8s\n  %s\n", name+"+flood", flooded.rps, ms(flooded.p50), ms(flooded.p99), ms(flooded.p999),
 				fmt.Sprintf("%d/%d", flooded.clientErrors, flooded.serverErrors), summary)
@@ -153,11 +154,13 @@ func procStatus(pid int, field string) (string, error) {
 }
 
 type bench struct {
-	o      options
-	client *http.Client
-	sids   []string // seeded endpoints
-	names  []string
-	mu     sync.Mutex
+	o       options
+	client  *http.Client
+	servers []string // base URLs of the servers under test
+	sids    []string // seeded endpoints
+	names   []string
+	ips     []string // their first addresses' IPs
+	mu      sync.Mutex
 	// conditional holds the state of the conditional scenarios.
 	conditional *conditionalScenarios
 }
@@ -187,22 +190,32 @@ func (b *bench) scenarios() map[string]scenario {
 	list := func(r *rand.Rand) request {
 		return request{method: "GET", path: "/core/v2/endpoints?limit=100&filter=" + url.QueryEscape(`name eq "`+b.names[pick(r)]+`"`)}
 	}
+	listIP := func(r *rand.Rand) request {
+		return request{method: "GET", path: "/core/v2/endpoints?limit=100&filter=" + url.QueryEscape(`addresses.ip eq "`+b.ips[pick(r)]+`"`)}
+	}
+	// A fifth of the seeded endpoints are in region eu (seedRegion).
+	listRegion := func(*rand.Rand) request {
+		return request{method: "GET", path: "/core/v2/endpoints?limit=100&filter=" + url.QueryEscape(`attributes.region eq "eu"`)}
+	}
 	deepCursor := b.sids[min(len(b.sids)-1, 10_000-1)]
 	return map[string]scenario{
-		"get":        get,
-		"create":     create,
-		"patch":      patch,
-		"list":       list,
-		"first_page": func(*rand.Rand) request { return request{method: "GET", path: "/core/v2/endpoints?limit=10"} },
+		"get":         get,
+		"create":      create,
+		"patch":       patch,
+		"list":        list,
+		"list_ip":     listIP,
+		"list_region": listRegion,
+		"first_page":  func(*rand.Rand) request { return request{method: "GET", path: "/core/v2/endpoints?limit=10"} },
 		"deep_page": func(*rand.Rand) request {
 			return request{method: "GET", path: "/core/v2/endpoints?limit=10&after=" + deepCursor}
 		},
+		// issue 17's mix: 80% get, 10% the region list, 5% patch, 5% create
 		"mixed": func(r *rand.Rand) request {
 			switch n := r.IntN(100); {
-			case n < 70:
+			case n < 80:
 				return get(r)
-			case n < 85:
-				return list(r)
+			case n < 90:
+				return listRegion(r)
 			case n < 95:
 				return patch(r)
 			default:
@@ -243,8 +256,9 @@ func (b *bench) seedEndpoints(ctx context.Context, stderr io.Writer) error {
 					return
 				}
 				name := fmt.Sprintf("seed-%d-%07d", w, i)
-				body := fmt.Sprintf(`{"type":"third_party","name":%q,"attributes":{"region":"eu"},"addresses":[{"ip":"10.%d.%d.%d"}]}`, name, i>>16&255, i>>8&255, i&255)
-				status, resp, err := b.send(ctx, b.o.base, request{method: "POST", path: "/core/v2/endpoints", body: body})
+				ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+				body := fmt.Sprintf(`{"type":"third_party","name":%q,"attributes":{"region":%q},"addresses":[{"ip":%q}]}`, name, seedRegion(i), ip)
+				status, resp, err := b.send(ctx, b.servers[w%len(b.servers)], request{method: "POST", path: "/core/v2/endpoints", body: body})
 				if err != nil || status != 200 {
 					errOnce.Do(func() { firstErr = fmt.Errorf("seeding: status %d %s %v", status, trim(resp), err) })
 					return
@@ -254,7 +268,7 @@ func (b *bench) seedEndpoints(ctx context.Context, stderr io.Writer) error {
 				}
 				json.Unmarshal(resp, &e)
 				b.mu.Lock()
-				b.sids, b.names = append(b.sids, e.SID), append(b.names, name)
+				b.sids, b.names, b.ips = append(b.sids, e.SID), append(b.names, name), append(b.ips, ip)
 				b.mu.Unlock()
 				done.Add(1)
 			}
@@ -282,9 +296,12 @@ func (b *bench) loadEndpoints(ctx context.Context, stderr io.Writer) error {
 		}
 		var page struct {
 			Items []struct {
-				SID  string `json:"endpoint_sid"`
-				Name string `json:"name"`
-				Type string `json:"type"`
+				SID       string `json:"endpoint_sid"`
+				Name      string `json:"name"`
+				Type      string `json:"type"`
+				Addresses []struct {
+					IP string `json:"ip"`
+				} `json:"addresses"`
 			} `json:"items"`
 			HasMore bool `json:"has_more"`
 		}
@@ -293,7 +310,11 @@ func (b *bench) loadEndpoints(ctx context.Context, stderr io.Writer) error {
 		}
 		for _, e := range page.Items {
 			if r, _ := sb.EndpointType(e.Type).Rules(); !r.Fixed { // patching a fixed one is a 403
-				b.sids, b.names = append(b.sids, e.SID), append(b.names, e.Name)
+				ip := "192.0.2.1" // none: the filter then matches nothing, at the same cost
+				if len(e.Addresses) > 0 {
+					ip = e.Addresses[0].IP
+				}
+				b.sids, b.names, b.ips = append(b.sids, e.SID), append(b.names, e.Name), append(b.ips, ip)
 			}
 		}
 		fmt.Fprintf(stderr, "\rloaded %d endpoints   ", len(b.sids))
@@ -348,9 +369,9 @@ type result struct {
 	clientErrors, serverErrors int // 4xx, and 5xx or no answer
 }
 
-// drive runs a scenario against base with the configured clients for the
-// configured duration.
-func (b *bench) drive(ctx context.Context, base string, sc scenario) result {
+// drive runs a scenario against the servers with the configured clients
+// (client w on servers[w mod len]) for the configured duration.
+func (b *bench) drive(ctx context.Context, servers []string, sc scenario) result {
 	ctx, cancel := context.WithTimeout(ctx, b.o.duration)
 	defer cancel()
 	var mu sync.Mutex
@@ -366,7 +387,7 @@ func (b *bench) drive(ctx context.Context, base string, sc scenario) result {
 			for ctx.Err() == nil {
 				rq := sc(r)
 				t0 := time.Now()
-				status, _, err := b.send(ctx, base, rq)
+				status, _, err := b.send(ctx, servers[w%len(servers)], rq)
 				if ctx.Err() != nil {
 					break
 				}
@@ -465,5 +486,10 @@ func (b *bench) ceilingRun(ctx context.Context, sc scenario) (result, error) {
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	return b.drive(ctx, "http://"+ln.Addr().String(), sc), nil
+	return b.drive(ctx, []string{"http://" + ln.Addr().String()}, sc), nil
+}
+
+// seedRegion is the region of the i-th seeded endpoint: one in five is eu.
+func seedRegion(i int64) string {
+	return [...]string{"eu", "us", "apac", "latam", "africa"}[i%5]
 }
