@@ -69,9 +69,14 @@ func OpenMigratedTo(ctx context.Context, dsn string, version int64) (*DB, error)
 // ListQueries are the count and first-page queries of a list in creation
 // order, written for the dialect, with their arguments, for EXPLAIN.
 func ListQueries(db *DB, partnerSID string, f *filter.Expr, limit int) (count, page string, countArgs, pageArgs []any) {
-	where, args := db.listWhere(partnerSID, f)
+	where, args, set := db.listWhere(partnerSID, f)
 	order := orderBy(sortKeys(nil), false)
-	return db.q(countQuery(where)), db.q(pageQuery(where, order)), slices.Concat([]any{partnerSID}, args), append(slices.Clone(args), limit, 0)
+	count, countArgs = listCount(partnerSID, f, where, args, set)
+	page, pageArgs = pageQuery(where, order), append(slices.Clone(args), limit, 0)
+	if set != nil {
+		page, pageArgs = setPageQuery(set), slices.Concat([]any{partnerSID}, set.args, []any{limit, 0})
+	}
+	return db.q(count), db.q(page), countArgs, pageArgs
 }
 
 func KeyLockID(partnerSID, key string) int64 { return keyLockID(partnerSID, key) }

@@ -42,15 +42,36 @@ const (
 // it. Arguments are int64 for integers, bool (PostgreSQL) or int64 0/1
 // (SQLite) for booleans, string otherwise.
 func filterSQL(x *filter.Expr, d flavour, partnerSID string) (cond string, args []any) {
+	cond, args, _ = compileFilter(x, d, partnerSID)
+	return cond, args
+}
+
+// idSet is a filter that is one condition on the partner's search rows:
+// the filter holds for exactly the endpoints whose ids the query selects
+// (the rows' partner_sid is their endpoint's, by their foreign key). A
+// list can then count the rows and fetch the endpoints by id.
+type idSet struct {
+	from     string // the query after "SELECT a.endpoint_id FROM ": table a WHERE a.partner_sid = ? AND ...
+	args     []any
+	distinct bool // each endpoint at most once (attributes: one row per key)
+}
+
+// compileFilter is filterSQL, and the filter's idSet when it is one (else
+// nil).
+func compileFilter(x *filter.Expr, d flavour, partnerSID string) (cond string, args []any, set *idSet) {
 	if len(x.Conds) == 0 {
-		return "1 = 1", nil
+		return "1 = 1", nil, nil
 	}
 	b := &builder{d: d, partner: partnerSID}
 	parts := make([]string, len(x.Conds))
 	for i, c := range x.Conds {
 		parts[i] = b.cond(c)
 	}
-	return strings.Join(parts, " AND "), b.args
+	if len(x.Conds) == 1 && b.set != nil {
+		set = b.set
+		set.args = b.args[b.setArgs:]
+	}
+	return strings.Join(parts, " AND "), b.args, set
 }
 
 // builder collects the arguments in the order their "?" appear; every
@@ -59,6 +80,20 @@ type builder struct {
 	d       flavour
 	partner string
 	args    []any
+	// set is the last condition compiled as "e.id IN (SELECT ... set.from)", whose
+	// arguments begin at args[setArgs].
+	set     *idSet
+	setArgs int
+}
+
+// inSet compiles a condition as membership of the endpoint's id in a
+// scoped query over the search rows of table, where writes the query's
+// conditions after the partner's.
+func (b *builder) inSet(table string, distinct bool, where func() string) string {
+	start := len(b.args)
+	from := table + " a WHERE a.partner_sid = " + b.arg(b.partner) + " AND " + where()
+	b.set, b.setArgs = &idSet{from: from, distinct: distinct}, start
+	return "e.id IN (SELECT a.endpoint_id FROM " + from + ")"
 }
 
 func (b *builder) arg(v any) string {
@@ -104,8 +139,9 @@ func (b *builder) cond(c filter.Cond) string {
 		}
 		if f.Key == "ip" {
 			// Uncorrelated, so that the planner can start from the index
-			// on (partner_sid, ip, endpoint_id).
-			return "e.id IN (SELECT a.endpoint_id FROM endpoint_addresses a WHERE a.partner_sid = " + b.arg(b.partner) + " AND " + b.scalar("a.ip", c) + ")"
+			// on (partner_sid, ip, endpoint_id). An endpoint may have an
+			// address twice.
+			return b.inSet("endpoint_addresses", false, func() string { return b.scalar("a.ip", c) })
 		}
 		// Correlated: the primary key (endpoint_id, position) bounds the
 		// work by the endpoints the outer query looks at.
@@ -168,10 +204,13 @@ func (b *builder) attribute(c filter.Cond) string {
 		return "NOT EXISTS (SELECT 1 " + rows + key + " AND " + b.scalar("a.value", positive) + ")"
 	}
 	c.Field.Nullable = false
-	partner, key := b.arg(b.partner), b.arg(c.Field.Key)
 	// Uncorrelated, so that the index on (partner_sid, key, value,
-	// endpoint_id) can serve it.
-	return "e.id IN (SELECT a.endpoint_id FROM endpoint_attributes a WHERE a.partner_sid = " + partner + " AND a.key = " + key + " AND " + b.scalar("a.value", c) + ")"
+	// endpoint_id) can serve it; the primary key (endpoint_id, key) holds
+	// each endpoint once.
+	return b.inSet("endpoint_attributes", true, func() string {
+		key := b.arg(c.Field.Key)
+		return "a.key = " + key + " AND " + b.scalar("a.value", c)
+	})
 }
 
 // scalar compiles a condition on one SQL expression, written once (it may

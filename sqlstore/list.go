@@ -86,11 +86,8 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 			return sb.BadRequest("order", "cannot order by "+k.Field)
 		}
 	}
-	where, args := db.listWhere(partnerSID, q.Filter)
-	countQuery := countQuery(where)
-	if q.Filter == nil {
-		countQuery = selectEndpointCount // kept in the write transactions (counts.go)
-	}
+	where, args, set := db.listWhere(partnerSID, q.Filter)
+	countQuery, countArgs := listCount(partnerSID, q.Filter, where, args, set)
 
 	// The page is read in list order, one row at a time, so its figures
 	// (count and has_more precede the items in the answer) are known first:
@@ -115,7 +112,12 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	if q.Shuffle {
 		order = db.dialect.random()
 	}
-	pageQuery := pageQuery(pageWhere, order)
+	pageQuery, pageArgs := pageQuery(pageWhere, order), args
+	if set != nil && cursor == "" && len(q.Order) == 0 && !q.Shuffle {
+		// In id order the set's index gives the page's ids in order: the
+		// page reads those, not every id of the set.
+		pageQuery, pageArgs = setPageQuery(set), slices.Concat([]any{partnerSID}, set.args)
+	}
 	if backwards {
 		beyondQuery = `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` +
 			strings.Join(append(slices.Clip(pageWhere), keysetCondition(keys, false)), " AND ") +
@@ -143,10 +145,10 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	// The count reads the partner's revision on the same snapshot too (the
 	// change feed's starting point), in the same statement.
 	var info sb.PageInfo
-	if err := db.txRow(ctx, tx, countStmt, countQuery, slices.Concat([]any{partnerSID}, args)...).Scan(&info.Total, &info.Revision); err != nil {
+	if err := db.txRow(ctx, tx, countStmt, countQuery, countArgs...).Scan(&info.Total, &info.Revision); err != nil {
 		return err
 	}
-	query, st, pageArgs, offset := pageQuery, pageStmt, args, q.Offset
+	query, st, offset := pageQuery, pageStmt, q.Offset
 	if cursor != "" {
 		values, err := db.cursorValues(ctx, tx, cursorStmt, cursorQuery, partnerSID, cursor, len(keys), backwards)
 		if err != nil {
@@ -177,22 +179,68 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 }
 
 // listWhere is the WHERE of a list: the partner's endpoints that f (nil:
-// none) selects, every subquery scoped to the partner too.
-func (db *DB) listWhere(partnerSID string, f *filter.Expr) ([]string, []any) {
+// none) selects, every subquery scoped to the partner too; and f's idSet
+// when it is one.
+func (db *DB) listWhere(partnerSID string, f *filter.Expr) ([]string, []any, *idSet) {
 	where := []string{"e.partner_sid = ?"}
 	args := []any{partnerSID}
+	var set *idSet
 	if f != nil {
-		cond, fargs := filterSQL(f, db.dialect.filterFlavour(), partnerSID)
+		var cond string
+		var fargs []any
+		cond, fargs, set = compileFilter(f, db.dialect.filterFlavour(), partnerSID)
 		where = append(where, "("+cond+")")
 		args = append(args, fargs...)
 	}
-	return where, args
+	if set != nil && !db.isPostgres() {
+		// SQLite then finds the endpoints by id, from the set's ids in
+		// order (so a page in id order stops at its limit, unsorted),
+		// rather than through the (partner_sid, id) index, one look-up
+		// per id, and sorting them all. The set is scoped already; the
+		// partner's condition stays as a check.
+		where[0] = "+e.partner_sid = ?"
+	}
+	return where, args, set
+}
+
+// listCount is the query that counts a list's endpoints and reads the
+// partner's revision, and its arguments.
+func listCount(partnerSID string, f *filter.Expr, where []string, args []any, set *idSet) (string, []any) {
+	switch {
+	case f == nil:
+		return selectEndpointCount, slices.Concat([]any{partnerSID}, args) // kept in the write transactions (counts.go)
+	case set != nil:
+		return countSetQuery(set), slices.Concat([]any{partnerSID}, set.args)
+	}
+	return countQuery(where), slices.Concat([]any{partnerSID}, args)
 }
 
 // countQuery counts a list's endpoints and reads the partner's revision;
 // its first argument is the partner, then the WHERE's.
 func countQuery(where []string) string {
 	return `SELECT count(*), ` + partnerRevision + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ")
+}
+
+// countSetQuery counts an idSet's endpoints (its rows, when they hold each
+// once) and reads the partner's revision; its first argument is the
+// partner, then the set's.
+func countSetQuery(set *idSet) string {
+	n := "count(*)"
+	if !set.distinct {
+		n = "count(DISTINCT a.endpoint_id)"
+	}
+	return `SELECT ` + n + `, ` + partnerRevision + ` FROM ` + set.from
+}
+
+// setPageQuery reads a page of an idSet's endpoints in id order; its
+// arguments are the partner, the set's, the limit and the offset.
+func setPageQuery(set *idSet) string {
+	distinct := ""
+	if !set.distinct {
+		distinct = "DISTINCT "
+	}
+	return `SELECT ` + endpointColumns + ` FROM endpoints e WHERE e.partner_sid = ? AND e.id IN (SELECT ` + distinct + `a.endpoint_id FROM ` +
+		set.from + ` ORDER BY a.endpoint_id LIMIT ? OFFSET ?) ORDER BY e.id`
 }
 
 // pageQuery reads a page's endpoints; its last arguments are the limit and

@@ -121,3 +121,63 @@ func TestListStatementCacheIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// A filter that is one condition on addresses.ip or an attribute is counted
+// from the search rows (listCount): each endpoint once, though it has the
+// address twice, and only the caller's; its pages, by offset (read from the
+// search rows' index) and by cursor, are in id order.
+func TestListCountedFromSearchRows(t *testing.T) {
+	sqlstoretest.EachDB(t, func(t *testing.T, db *sqlstore.DB) {
+		a, b := newPartner(t, db, "a"), newPartner(t, db, "b")
+		var sids []string
+		for i := range 7 {
+			body := thirdParty(fmt.Sprint("twice-", i), "192.0.2.77", 5060+i, true)
+			body["addresses"] = append(body["addresses"].([]any), map[string]any{"ip": "192.0.2.77", "port": "6060"})
+			body["attributes"] = map[string]any{"region": []string{"eu", "us"}[i%2]}
+			sids = append(sids, mustStore(t, db, a, body).EndpointSID)
+		}
+		mustStore(t, db, b, sb.Body{"type": "third_party", "name": "other", "attributes": map[string]any{"region": "eu"},
+			"addresses": []any{map[string]any{"ip": "192.0.2.77", "port": "5060"}}})
+		for _, tc := range []struct {
+			filter string
+			want   []string
+		}{
+			{`addresses.ip eq "192.0.2.77"`, sids},
+			{`attributes.region eq "eu"`, []string{sids[0], sids[2], sids[4], sids[6]}},
+			{`attributes.region in ("eu", "us")`, sids},
+			{`attributes.region eq "apac"`, nil},
+		} {
+			f, err := sb.ParseFilter(tc.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			after := ""
+			for {
+				p, err := sb.ListPage(ctx, db, a.PartnerSID, sb.ListQuery{Limit: 3, Filter: f, After: after})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range p.Items {
+					got = append(got, e.EndpointSID)
+				}
+				if !p.HasMore {
+					break
+				}
+				after = p.Items[len(p.Items)-1].EndpointSID
+			}
+			first, err := sb.ListPage(ctx, db, a.PartnerSID, sb.ListQuery{Limit: 3, Filter: f, Offset: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var offsetPage []string
+			for _, e := range first.Items {
+				offsetPage = append(offsetPage, e.EndpointSID)
+			}
+			wantOffset := tc.want[min(1, len(tc.want)):min(4, len(tc.want))]
+			if !slices.Equal(got, tc.want) || first.Total != len(tc.want) || !slices.Equal(offsetPage, wantOffset) || first.HasMore != (len(tc.want) > 4) {
+				t.Errorf("%s: total %d, cursor pages %v, offset page %v (has_more %v); want %d, %v, %v", tc.filter, first.Total, got, offsetPage, first.HasMore, len(tc.want), tc.want, wantOffset)
+			}
+		}
+	})
+}
