@@ -72,11 +72,8 @@ func ListQueries(db *DB, partnerSID string, f *filter.Expr, limit int) (count, p
 	where, args, set := db.listWhere(partnerSID, f)
 	order := orderBy(sortKeys(nil), false)
 	count, countArgs = listCount(partnerSID, f, where, args, set)
-	page, pageArgs = pageQuery(where, order), append(slices.Clone(args), limit, 0)
-	if set != nil {
-		page, pageArgs = setPageQuery(set), slices.Concat([]any{partnerSID}, set.args, []any{limit, 0})
-	}
-	return db.q(count), db.q(page), countArgs, pageArgs
+	page, pageArgs = listPage(partnerSID, where, order, args, set, true)
+	return db.q(count), db.q(page), countArgs, append(slices.Clone(pageArgs), limit, 0)
 }
 
 func KeyLockID(partnerSID, key string) int64 { return keyLockID(partnerSID, key) }

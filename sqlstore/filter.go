@@ -33,19 +33,6 @@ const (
 	Postgres
 )
 
-// filterSQL compiles the filter to a boolean condition over the endpoints
-// table aliased "e" of the partner partnerSID, with "?" placeholders and
-// their arguments in order. Every subquery that is not correlated with e is
-// scoped to the partner (issue 11), so that its cost is bounded by the
-// partner's own rows. Every value, JSON path and key is an argument; the
-// text holds only names of the schema's fields, so no client text reaches
-// it. Arguments are int64 for integers, bool (PostgreSQL) or int64 0/1
-// (SQLite) for booleans, string otherwise.
-func filterSQL(x *filter.Expr, d flavour, partnerSID string) (cond string, args []any) {
-	cond, args, _ = compileFilter(x, d, partnerSID)
-	return cond, args
-}
-
 // idSet is a filter that is one condition on the partner's search rows:
 // the filter holds for exactly the endpoints whose ids the query selects
 // (the rows' partner_sid is their endpoint's, by their foreign key). A
@@ -56,9 +43,17 @@ type idSet struct {
 	distinct bool // each endpoint at most once (attributes: one row per key)
 }
 
-// compileFilter is filterSQL, and the filter's idSet when it is one (else
-// nil).
-func compileFilter(x *filter.Expr, d flavour, partnerSID string) (cond string, args []any, set *idSet) {
+// filterSQL compiles the filter to a boolean condition over the endpoints
+// table aliased "e" of the partner partnerSID, with "?" placeholders and
+// their arguments in order. Every subquery that is not correlated with e is
+// scoped to the partner (issue 11), so that its cost is bounded by the
+// partner's own rows. Every value, JSON path and key is an argument; the
+// text holds only names of the schema's fields, so no client text reaches
+// it. Arguments are int64 for integers, bool (PostgreSQL) or int64 0/1
+// (SQLite) for booleans, string otherwise.
+// When the filter is one condition on search rows, set is that
+// condition (else nil).
+func filterSQL(x *filter.Expr, d flavour, partnerSID string) (cond string, args []any, set *idSet) {
 	if len(x.Conds) == 0 {
 		return "1 = 1", nil, nil
 	}

@@ -112,12 +112,7 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	if q.Shuffle {
 		order = db.dialect.random()
 	}
-	pageQuery, pageArgs := pageQuery(pageWhere, order), args
-	if set != nil && cursor == "" && len(q.Order) == 0 && !q.Shuffle {
-		// In id order the set's index gives the page's ids in order: the
-		// page reads those, not every id of the set.
-		pageQuery, pageArgs = setPageQuery(set), slices.Concat([]any{partnerSID}, set.args)
-	}
+	pageQuery, pageArgs := listPage(partnerSID, pageWhere, order, args, set, cursor == "" && len(q.Order) == 0 && !q.Shuffle)
 	if backwards {
 		beyondQuery = `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` +
 			strings.Join(append(slices.Clip(pageWhere), keysetCondition(keys, false)), " AND ") +
@@ -188,7 +183,7 @@ func (db *DB) listWhere(partnerSID string, f *filter.Expr) ([]string, []any, *id
 	if f != nil {
 		var cond string
 		var fargs []any
-		cond, fargs, set = compileFilter(f, db.dialect.filterFlavour(), partnerSID)
+		cond, fargs, set = filterSQL(f, db.dialect.filterFlavour(), partnerSID)
 		where = append(where, "("+cond+")")
 		args = append(args, fargs...)
 	}
@@ -230,6 +225,17 @@ func countSetQuery(set *idSet) string {
 		n = "count(DISTINCT a.endpoint_id)"
 	}
 	return `SELECT ` + n + `, ` + partnerRevision + ` FROM ` + set.from
+}
+
+// listPage is the query that reads a page's endpoints and its arguments
+// before the limit and the offset. An offset page in id order (idOrder)
+// of an idSet takes its ids from the set's index, in order: it reads
+// those, not every id of the set.
+func listPage(partnerSID string, where []string, order string, args []any, set *idSet, idOrder bool) (string, []any) {
+	if set != nil && idOrder {
+		return setPageQuery(set), slices.Concat([]any{partnerSID}, set.args)
+	}
+	return pageQuery(where, order), args
 }
 
 // setPageQuery reads a page of an idSet's endpoints in id order; its
