@@ -48,7 +48,7 @@ func TestKamailioFiguresPropagation(t *testing.T) {
 	dir, dataDir, runDir := kamailioDirs(t)
 	server := startProcess(t, bin, dsn)
 	token := createPartner(t, dsn, "figures")
-	k := startKamailio(t, dataDir, runDir, freeUDPPort(t))
+	k := startKamailio(t, dataDir, runDir)
 	startAgent(t, bin, dsn, k, filepath.Join(dir, "agent"))
 	endpoints := server.base + "/core/v2/endpoints"
 	status, e := call(t, "POST", endpoints, token, `{"type":"third_party","auth_required":false,"addresses":[{"ip":"127.0.0.31","port":6000}]}`)
@@ -126,7 +126,7 @@ func TestKamailioFiguresScale(t *testing.T) {
 	t.Logf("stored %d endpoints in %s", partners*perPartner, time.Since(fill).Round(time.Millisecond))
 
 	dir, dataDir, runDir := kamailioDirs(t)
-	k := startKamailio(t, dataDir, runDir, freeUDPPort(t))
+	k := startKamailio(t, dataDir, runDir)
 	start := time.Now()
 	a := startAgent(t, bin, dsn, k, filepath.Join(dir, "agent"))
 	// Admitted: the last endpoint's address (a full rebuild has reached Kamailio).

@@ -56,16 +56,37 @@ type kamailioProc struct {
 	log      *syncBuffer
 	scenario string
 	tmp      string
+	exited   chan struct{} // closed when the process has exited
 }
 
-func startKamailio(t *testing.T, dataDir, runDir string, port int) *kamailioProc {
+// startKamailio starts Kamailio on a loopback port free for both UDP and
+// TCP (it listens on both). Another process can take the port between our
+// check and Kamailio's bind; Kamailio then exits at once, and we try again
+// on another port rather than wait out the readiness limit.
+func startKamailio(t *testing.T, dataDir, runDir string) *kamailioProc {
+	t.Helper()
+	const attempts = 5
+	for i := 1; ; i++ {
+		k, err := tryStartKamailio(t, dataDir, runDir, freeSIPPort(t))
+		if err == nil {
+			t.Cleanup(k.stop)
+			return k
+		}
+		if i == attempts {
+			t.Fatalf("kamailio did not start in %d attempts: %v\n%s", attempts, err, k.log.String())
+		}
+		t.Logf("kamailio attempt %d: %v; trying another port", i, err)
+	}
+}
+
+func tryStartKamailio(t *testing.T, dataDir, runDir string, port int) (*kamailioProc, error) {
 	t.Helper()
 	cfg, err := filepath.Abs(kamailioCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	scenario, _ := filepath.Abs(sippScenario)
-	k := &kamailioProc{sip: fmt.Sprintf("127.0.0.1:%d", port), dataDir: dataDir, runDir: runDir, fifo: filepath.Join(runDir, "rpc.fifo"), log: &syncBuffer{}, scenario: scenario, tmp: t.TempDir()}
+	k := &kamailioProc{sip: fmt.Sprintf("127.0.0.1:%d", port), dataDir: dataDir, runDir: runDir, fifo: filepath.Join(runDir, "rpc.fifo"), log: &syncBuffer{}, scenario: scenario, tmp: t.TempDir(), exited: make(chan struct{})}
 	// Kamailio loads its files at start: an empty state until the agent
 	// writes its own.
 	if _, err := os.Stat(filepath.Join(dataDir, kamailio.AddressFile)); os.IsNotExist(err) {
@@ -92,27 +113,38 @@ func startKamailio(t *testing.T, dataDir, runDir string, port int) *kamailioProc
 	if err := k.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(k.stop)
+	go func() { k.cmd.Wait(); close(k.exited) }()
 	rpc := &kamailio.RPC{FIFO: k.fifo, ReplyDir: runDir, Timeout: time.Second}
-	waitFor(t, "kamailio to answer JSON-RPC", func() bool {
-		_, err := rpc.UpSince(context.Background())
-		return err == nil
-	}, func() string { return k.log.String() })
-	return k
+	deadline := time.Now().Add(decisionLimit)
+	for {
+		if _, err := rpc.UpSince(context.Background()); err == nil {
+			return k, nil
+		}
+		select {
+		case <-k.exited:
+			return k, fmt.Errorf("kamailio exited at start (%v)", k.cmd.ProcessState)
+		default:
+		}
+		if time.Now().After(deadline) {
+			k.stop()
+			t.Fatalf("waited %s for kamailio to answer JSON-RPC:\n%s", decisionLimit, k.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (k *kamailioProc) stop() {
-	if k.cmd.ProcessState != nil {
+	select {
+	case <-k.exited:
 		return
+	default:
 	}
 	syscall.Kill(-k.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { k.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-k.exited:
 	case <-time.After(10 * time.Second):
 		syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		<-k.exited
 	}
 }
 
@@ -200,14 +232,23 @@ func kamailioDirs(t *testing.T) (dir, dataDir, runDir string) {
 	return dir, dataDir, runDir
 }
 
-func freeUDPPort(t *testing.T) int {
+// freeSIPPort is a loopback port that is free, at this moment, for both
+// UDP and TCP.
+func freeSIPPort(t *testing.T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		c.Close()
+		if err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // agentProc is `switchboard kamailio sync` as a real process.
@@ -288,7 +329,7 @@ func kamailioScenarios(t *testing.T, bin, dsn string) {
 	server := startProcess(t, bin, dsn, gateways)
 	tokens := []string{createPartner(t, dsn, "alpha"), createPartner(t, dsn, "beta"), createPartner(t, dsn, "gamma")}
 	token := tokens[0]
-	k := startKamailio(t, dataDir, runDir, freeUDPPort(t))
+	k := startKamailio(t, dataDir, runDir)
 	agent := startAgent(t, bin, dsn, k, stateDir)
 	refused := verdict{Status: 403}
 	admitted := func(sid string) verdict { return verdict{Status: 200, Endpoint: sid} }
