@@ -120,6 +120,12 @@ type ListQuery struct {
 	After   string // endpoint SID; at most one of After and Before
 	Before  string
 	Filter  *filter.Expr // nil: every endpoint
+	// Held, when set, is asked for each endpoint of the page, by SID, with
+	// the page's revision, before the endpoint is read: true says the
+	// caller holds the endpoint's state at that revision already, and the
+	// item is then only the SID (&Endpoint{EndpointSID: sid}), nothing
+	// read. A store may ignore it and yield every endpoint whole.
+	Held func(sid string, revision int64) bool
 }
 
 // OrderKey is one key of a list's order.

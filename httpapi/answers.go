@@ -111,6 +111,40 @@ func (c *answerCache) get(ctx context.Context, partnerSID, sid string, read func
 	return ans, nil
 }
 
+// forList prepares a list answer's use of the cache: it brings the
+// partner's answers up to the revision now, as a GET does, and returns the
+// list query's Held and the answers Held said the list holds, by SID. An
+// answer is held at the page's revision rev when it is the endpoint's state
+// there: kept at or below rev, with every change up to rev applied (a page
+// read after further writes holds none until a catch-up). held is nil when
+// the partner has no answers kept.
+func (c *answerCache) forList(ctx context.Context, partnerSID string) (held func(sid string, rev int64) bool, answers map[string][]byte, err error) {
+	c.mu.RLock()
+	p := c.partners[partnerSID]
+	c.mu.RUnlock()
+	if p == nil {
+		return nil, nil, nil
+	}
+	rev, err := c.store.PartnerRevision(ctx, partnerSID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.catchUp(ctx, partnerSID, p, rev); err != nil {
+		return nil, nil, err
+	}
+	answers = map[string][]byte{}
+	return func(sid string, rev int64) bool {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		a := p.answers[sid]
+		if a == nil || a.at > rev || p.applied < rev {
+			return false
+		}
+		answers[sid] = a.data
+		return true
+	}, answers, nil
+}
+
 // catchUp drops the answers of p's endpoints changed up to rev.
 func (c *answerCache) catchUp(ctx context.Context, partnerSID string, p *partnerAnswers, rev int64) error {
 	c.mu.RLock()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -13,12 +14,13 @@ import (
 	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
-// GET by SID answers from its cache of encoded answers only what the
-// database holds now: every write made through a second, independent store
-// handle on the same database (as the CLI or another server process would
-// make it, with no signal to this one) is in the very next GET, with no
-// wait. Each answer is byte for byte, ETag and revision included, what a
-// server without the cache answers, and If-None-Match works on it.
+// GET by SID, and a plain list, answer from the cache of encoded answers
+// only what the database holds now: every write made through a second,
+// independent store handle on the same database (as the CLI or another
+// server process would make it, with no signal to this one) is in the very
+// next GET and list, with no wait. Each answer is byte for byte, ETag and
+// revision included, what a server without the cache answers, and
+// If-None-Match works on it.
 func TestAnswerCacheSeesOtherProcessesWrites(t *testing.T) {
 	onBackends(t, func(t *testing.T, f *fixture) {
 		if f.api.answers == nil {
@@ -48,6 +50,7 @@ func TestAnswerCacheSeesOtherProcessesWrites(t *testing.T) {
 		same := func(when, path string) response {
 			t.Helper()
 			cached, plain := get(f.srv.URL, path), get(ref.URL, path)
+			plain.body = strings.ReplaceAll(plain.body, ref.URL, f.srv.URL) // the lists' links
 			if cached.status != plain.status || cached.body != plain.body ||
 				cached.header.Get("ETag") != plain.header.Get("ETag") || cached.header.Get(revisionHeader) != plain.header.Get(revisionHeader) {
 				t.Fatalf("%s: cached %d %s ETag %s revision %s; without the cache %d %s ETag %s revision %s", when,
@@ -57,11 +60,28 @@ func TestAnswerCacheSeesOtherProcessesWrites(t *testing.T) {
 			return cached
 		}
 
-		created := f.create(f.admin, `{"type":"third_party","name":"first","addresses":[{"ip":"10.9.9.9"}]}`)
+		created := f.create(f.admin, `{"type":"third_party","name":"first","attributes":{"region":"eu"},"addresses":[{"ip":"10.9.9.9"}]}`)
 		sid := created["endpoint_sid"].(string)
 		partner := created["partner_sid"].(string)
 		path := "/core/v2/endpoints/" + sid
+		// The lists hold it and a neighbour kept by a GET and another read
+		// by the list alone.
+		f.create(f.admin, `{"type":"conference","name":"second","attributes":{"region":"eu"}}`)
+		lists := []string{"/core/v2/endpoints", "/core/v2/endpoints?limit=2&offset=1",
+			"/core/v2/endpoints?filter=" + url.QueryEscape(`attributes.region eq eu`), "/core/v2/endpoints?filter=" + url.QueryEscape(`name ne nothing`)}
+		sameLists := func(when string) {
+			t.Helper()
+			for _, l := range lists {
+				same(when+": "+l, l)
+			}
+		}
 		same("after the create", path)
+		sameLists("after the create")
+		listed := f.store.listed.Load()
+		sameLists("listed again")
+		if f.store.listed.Load() != listed {
+			t.Fatalf("lists again with nothing changed read %d endpoints whole: the cache did not answer them", f.store.listed.Load()-listed)
+		}
 		reads := f.store.reads.Load()
 		first := same("read again", path)
 		if f.store.reads.Load() != reads {
@@ -82,6 +102,9 @@ func TestAnswerCacheSeesOtherProcessesWrites(t *testing.T) {
 				return &next, nil
 			}); err != nil {
 				t.Fatal(err)
+			}
+			if i%2 == 0 { // the lists first: no GET has caught the cache up
+				sameLists(fmt.Sprintf("after write %d elsewhere", i))
 			}
 			r := same(fmt.Sprintf("after write %d elsewhere", i), path)
 			if !strings.Contains(r.body, `"name":"`+name+`"`) || r.header.Get("ETag") == tag {
@@ -104,6 +127,7 @@ func TestAnswerCacheSeesOtherProcessesWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		same("after a neighbour's create elsewhere", path)
+		sameLists("after a neighbour's create elsewhere")
 		reads = f.store.reads.Load()
 		same("read again after the neighbour's create", path)
 		if f.store.reads.Load() != reads {
@@ -111,9 +135,11 @@ func TestAnswerCacheSeesOtherProcessesWrites(t *testing.T) {
 		}
 
 		// Deleted elsewhere: gone here at once.
+		sameLists("before the delete elsewhere")
 		if err := other.DeleteEndpoint(context.Background(), partner, sid); err != nil {
 			t.Fatal(err)
 		}
+		sameLists("after the delete elsewhere")
 		if r := same("after the delete elsewhere", path); r.status != http.StatusNotFound {
 			t.Fatalf("after the delete elsewhere: %d %s", r.status, r.body)
 		}

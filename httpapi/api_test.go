@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"iter"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +24,22 @@ type countingStore struct {
 	sb.Store
 	logins atomic.Int64
 	reads  atomic.Int64 // EndpointAt
+	listed atomic.Int64 // endpoints ListEndpoints yielded whole (not as a SID the caller holds)
+}
+
+func (c *countingStore) ListEndpoints(ctx context.Context, partnerSID string, q sb.ListQuery, write func(sb.PageInfo, iter.Seq2[*sb.Endpoint, error]) error) error {
+	return c.Store.ListEndpoints(ctx, partnerSID, q, func(info sb.PageInfo, items iter.Seq2[*sb.Endpoint, error]) error {
+		return write(info, func(yield func(*sb.Endpoint, error) bool) {
+			for e, err := range items {
+				if err == nil && e.ID != 0 {
+					c.listed.Add(1)
+				}
+				if !yield(e, err) {
+					return
+				}
+			}
+		})
+	})
 }
 
 func (c *countingStore) EndpointAt(ctx context.Context, partnerSID, endpointSID string) (*sb.Endpoint, int64, error) {

@@ -45,15 +45,29 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, c sb.Call
 	if err != nil {
 		return err
 	}
+	// A plain list answers the endpoints whose GET answers are kept from
+	// the cache (answers.go), and keeps those it reads.
+	var held map[string][]byte
+	if v.plain() && s.answers != nil {
+		if q.Held, held, err = s.answers.forList(r.Context(), c.PartnerSID); err != nil {
+			return err
+		}
+	}
 	err = s.Store.ListEndpoints(r.Context(), c.PartnerSID, q, func(page sb.PageInfo, items iter.Seq2[*sb.Endpoint, error]) error {
 		w.Header().Set(revisionHeader, strconv.FormatInt(page.Revision, 10))
-		return s.writeList(w, r, args, q, v, c, page, items)
+		return s.writeList(w, r, args, q, v, c, page, items, held)
 	})
 	if _, cut := err.(*answerCut); cut {
 		panic(http.ErrAbortHandler) // recorded and logged by cutAnswer
 	}
 	return err
 }
+
+// maxListKept is the largest answer a list keeps in the answer cache: a
+// page of up to 1,000 large endpoints would otherwise displace the cache's
+// other answers (and hold the cache's size in memory, where the list
+// itself holds one item at a time); GET keeps any.
+const maxListKept = 16 << 10
 
 // listBufferBytes is how much of a list answer is gathered before it is
 // sent on.
@@ -66,8 +80,10 @@ const listBufferBytes = 32 << 10
 // figures; the pagination links, after them, from the first and last item
 // seen). An error before any byte was sent on is answered as usual; after
 // that, the answer is cut off (cutAnswer).
+// held are the answers of the items the store yielded as SIDs only
+// (ListQuery.Held).
 func (s *Server) writeList(w http.ResponseWriter, r *http.Request, args url.Values, q sb.ListQuery, v view, c sb.Caller,
-	page sb.PageInfo, items iter.Seq2[*sb.Endpoint, error]) error {
+	page sb.PageInfo, items iter.Seq2[*sb.Endpoint, error], held map[string][]byte) error {
 	sink := &answerStart{w: w}
 	out := bufio.NewWriterSize(sink, listBufferBytes)
 	begin := func() {
@@ -78,9 +94,15 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, args url.Valu
 	for e, err := range items {
 		var data []byte
 		if err == nil {
-			var item any
-			if item, err = v.render(e, c); err == nil {
-				data, err = marshal(item)
+			var ok bool
+			if data, ok = held[e.EndpointSID]; !ok {
+				var item any
+				if item, err = v.render(e, c); err == nil {
+					data, err = marshal(item)
+				}
+				if err == nil && v.plain() && s.answers != nil && len(data) <= maxListKept {
+					s.answers.keep(c.PartnerSID, e.EndpointSID, endpointAnswer{data, etagOf(data), page.Revision})
+				}
 			}
 		}
 		if err != nil {

@@ -308,10 +308,10 @@ func BenchmarkListUnderOthers(b *testing.B) {
 }
 
 // insertCounted stores a seeded endpoint as a create does, without its
-// change record: the row and the partner's endpoint count (counts.go).
+// change record: the row and the kept counts (counts.go).
 func (db *DB) insertCounted(ctx context.Context, tx *sql.Tx, e *sb.Endpoint) error {
 	if err := db.insertEndpoint(ctx, tx, e); err != nil {
 		return err
 	}
-	return db.countEndpoints(ctx, tx, []pendingChange{{operation: sb.ChangeCreated, endpoint: e}})
+	return db.keepCounts(ctx, tx, []pendingChange{{operation: sb.ChangeCreated, endpoint: e}})
 }

@@ -30,6 +30,9 @@ type pendingChange struct {
 	// doc is the endpoint's JSON when the write has it already (an update
 	// compares it with the stored one); nil: encoded when recorded.
 	doc []byte
+	// previous is an update's endpoint before it (whose attribute values
+	// the kept counts take away).
+	previous *sb.Endpoint
 }
 
 const (
@@ -117,7 +120,7 @@ func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingCha
 		if _, err := db.exec(ctx, tx, recordChangePostgres, recordArgsPostgres(changes, docs)...); err != nil {
 			return err
 		}
-		return db.countEndpoints(ctx, tx, changes)
+		return db.keepCounts(ctx, tx, changes)
 	}
 	var position int64
 	if err := db.queryRow(ctx, tx, nextPositionSQLite, len(changes)).Scan(&position); err != nil {
@@ -156,7 +159,7 @@ func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, changes []pendingCha
 			return err
 		}
 	}
-	return db.countEndpoints(ctx, tx, changes)
+	return db.keepCounts(ctx, tx, changes)
 }
 
 // changeDocs returns the changes' endpoints as JSON.
@@ -210,6 +213,10 @@ func (db *DB) recordAndCommitPostgres(conn *sql.Conn, tx *sql.Tx, end []string, 
 		statements := len(end) + 3
 		if partners, ns := endpointCountDiffs(changes); len(partners) > 0 {
 			b.Queue(addEndpointCountsPostgres, partners, ns)
+			statements++
+		}
+		for _, st := range attributeCountDiffs(changes).postgres() {
+			b.Queue(st.query, st.args...)
 			statements++
 		}
 		b.Queue(`COMMIT`)

@@ -32,6 +32,10 @@ type dialect interface {
 	// writing system gateways until it ends; "" where the write
 	// transaction is exclusive.
 	gatewaysLock() string
+	// idIn is a condition that e.id is one of the ids of its one
+	// argument, which idsArg makes.
+	idIn() string
+	idsArg(ids []int64) any
 	random() string
 	// retryable reports whether err aborted a transaction that can simply
 	// run again.
@@ -51,6 +55,18 @@ func (sqliteDialect) forUpdate() string           { return "" } // the write tra
 func (sqliteDialect) random() string              { return "random()" }
 func (sqliteDialect) keyLock() string             { return "" } // one writer, even across processes (BEGIN IMMEDIATE)
 func (sqliteDialect) gatewaysLock() string        { return "" }
+func (sqliteDialect) idIn() string                { return "e.id IN (SELECT value FROM json_each(?))" }
+func (sqliteDialect) idsArg(ids []int64) any {
+	b := make([]byte, 0, 8*len(ids)+2)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
+}
 
 func (sqliteDialect) retryable(err error) bool {
 	var e *sqlite.Error
@@ -83,6 +99,8 @@ func (postgresDialect) gooseDialect() goose.Dialect { return goose.DialectPostgr
 func (postgresDialect) filterFlavour() flavour      { return Postgres }
 func (postgresDialect) forUpdate() string           { return " FOR UPDATE" }
 func (postgresDialect) random() string              { return "random()" }
+func (postgresDialect) idIn() string                { return "e.id = ANY(?::bigint[])" }
+func (postgresDialect) idsArg(ids []int64) any      { return ids }
 
 // keyLock: a transaction-level advisory lock, released at commit or
 // rollback and when the session ends (a crashed process holds none).

@@ -153,7 +153,7 @@ func (db *DB) UpdateEndpoint(ctx context.Context, partnerSID, endpointSID string
 		if err := db.rewrite(ctx, tx, cur, next); err != nil {
 			return err
 		}
-		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeUpdated, endpoint: next, doc: doc})
+		return db.recordChanges(ctx, tx, pendingChange{operation: sb.ChangeUpdated, endpoint: next, doc: doc, previous: cur})
 	})
 	if err != nil {
 		return nil, err
@@ -309,7 +309,9 @@ func (db *DB) SetSystemGateways(ctx context.Context, addrs []sb.IPPort) error {
 				rows.Close()
 				return err
 			} else if doc != addresses.String {
-				changes = append(changes, pendingChange{operation: sb.ChangeUpdated, endpoint: g})
+				// Only a gateway's addresses change: its attributes,
+				// NewSystemGateway's, are its previous ones.
+				changes = append(changes, pendingChange{operation: sb.ChangeUpdated, endpoint: g, previous: g})
 			}
 			gateways = append(gateways, g)
 		}

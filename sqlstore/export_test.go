@@ -72,7 +72,7 @@ func ListQueries(db *DB, partnerSID string, f *filter.Expr, limit int) (count, p
 	where, args, set := db.listWhere(partnerSID, f)
 	order := orderBy(sortKeys(nil), false)
 	count, countArgs = listCount(partnerSID, f, where, args, set)
-	page, pageArgs = listPage(partnerSID, where, order, args, set, true)
+	page, pageArgs = listPage(partnerSID, endpointColumns, where, order, args, set, true)
 	return db.q(count), db.q(page), countArgs, append(slices.Clone(pageArgs), limit, 0)
 }
 

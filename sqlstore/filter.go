@@ -41,6 +41,11 @@ type idSet struct {
 	from     string // the query after "SELECT a.endpoint_id FROM ": table a WHERE a.partner_sid = ? AND ...
 	args     []any
 	distinct bool // each endpoint at most once (attributes: one row per key)
+	// counted is the query after "SELECT ... FROM " over the kept counts
+	// whose rows' endpoints add up to the set's size (attributes:
+	// attribute_value_counts, with the set's conditions and arguments);
+	// "": the set's rows are counted.
+	counted string
 }
 
 // filterSQL compiles the filter to a boolean condition over the endpoints
@@ -84,11 +89,16 @@ type builder struct {
 // inSet compiles a condition as membership of the endpoint's id in a
 // scoped query over the search rows of table, where writes the query's
 // conditions after the partner's.
-func (b *builder) inSet(table string, distinct bool, where func() string) string {
+// countTable (or "") is the table of kept counts whose rows, selected by
+// the same conditions, add up to the set's size.
+func (b *builder) inSet(table string, distinct bool, countTable string, where func() string) string {
 	start := len(b.args)
-	from := table + " a WHERE a.partner_sid = " + b.arg(b.partner) + " AND " + where()
-	b.set, b.setArgs = &idSet{from: from, distinct: distinct}, start
-	return "e.id IN (SELECT a.endpoint_id FROM " + from + ")"
+	conds := " a WHERE a.partner_sid = " + b.arg(b.partner) + " AND " + where()
+	b.set, b.setArgs = &idSet{from: table + conds, distinct: distinct}, start
+	if countTable != "" {
+		b.set.counted = countTable + conds
+	}
+	return "e.id IN (SELECT a.endpoint_id FROM " + table + conds + ")"
 }
 
 func (b *builder) arg(v any) string {
@@ -136,7 +146,7 @@ func (b *builder) cond(c filter.Cond) string {
 			// Uncorrelated, so that the planner can start from the index
 			// on (partner_sid, ip, endpoint_id). An endpoint may have an
 			// address twice.
-			return b.inSet("endpoint_addresses", false, func() string { return b.scalar("a.ip", c) })
+			return b.inSet("endpoint_addresses", false, "", func() string { return b.scalar("a.ip", c) })
 		}
 		// Correlated: the primary key (endpoint_id, position) bounds the
 		// work by the endpoints the outer query looks at.
@@ -201,8 +211,9 @@ func (b *builder) attribute(c filter.Cond) string {
 	c.Field.Nullable = false
 	// Uncorrelated, so that the index on (partner_sid, key, value,
 	// endpoint_id) can serve it; the primary key (endpoint_id, key) holds
-	// each endpoint once.
-	return b.inSet("endpoint_attributes", true, func() string {
+	// each endpoint once, so the kept counts of the values it selects add up
+	// to its size.
+	return b.inSet("endpoint_attributes", true, "attribute_value_counts", func() string {
 		key := b.arg(c.Field.Key)
 		return "a.key = " + key + " AND " + b.scalar("a.value", c)
 	})

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -112,9 +113,19 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	if q.Shuffle {
 		order = db.dialect.random()
 	}
-	pageQuery, pageArgs := listPage(partnerSID, pageWhere, order, args, set, cursor == "" && len(q.Order) == 0 && !q.Shuffle)
+	// With Held, a page in id order (which heldRows needs to stream the
+	// rest) reads the keys only, and the endpoints the caller does not hold
+	// are read by id after it; other orders read every endpoint whole.
+	if len(q.Order) > 0 || q.Shuffle {
+		q.Held = nil
+	}
+	cols := endpointColumns
+	if q.Held != nil {
+		cols = pageKeyColumns
+	}
+	pageQuery, pageArgs := listPage(partnerSID, cols, pageWhere, order, args, set, cursor == "" && len(q.Order) == 0 && !q.Shuffle)
 	if backwards {
-		beyondQuery = `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` +
+		beyondQuery = `SELECT ` + cols + ` FROM endpoints e WHERE ` +
 			strings.Join(append(slices.Clip(pageWhere), keysetCondition(keys, false)), " AND ") +
 			` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 	}
@@ -126,6 +137,11 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	}
 	if backwards {
 		beyondStmt = db.lists.get(ctx, beyondQuery)
+	}
+	var held *heldRead
+	if q.Held != nil {
+		held = &heldRead{query: selectEndpointsByID(db.dialect)}
+		held.stmt = db.lists.get(ctx, held.query)
 	}
 
 	// One read transaction on one snapshot (repeatable read: PostgreSQL's
@@ -169,6 +185,10 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 			return err
 		}
 		defer rows.Close()
+	}
+	if held != nil {
+		held.holds = func(sid string) bool { return q.Held(sid, info.Revision) }
+		return write(info, db.heldRows(ctx, tx, rows, info.Count, begin, held))
 	}
 	return write(info, endpointRows(rows, info.Count, begin))
 }
@@ -216,10 +236,13 @@ func countQuery(where []string) string {
 	return `SELECT count(*), ` + partnerRevision + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ")
 }
 
-// countSetQuery counts an idSet's endpoints (its rows, when they hold each
-// once) and reads the partner's revision; its first argument is the
+// countSetQuery counts an idSet's endpoints (from its kept counts, or its
+// rows, when they hold each once) and reads the partner's revision; its first argument is the
 // partner, then the set's.
 func countSetQuery(set *idSet) string {
+	if set.counted != "" {
+		return `SELECT CAST(COALESCE(sum(a.endpoints), 0) AS BIGINT), ` + partnerRevision + ` FROM ` + set.counted
+	}
 	n := "count(*)"
 	if !set.distinct {
 		n = "count(DISTINCT a.endpoint_id)"
@@ -231,29 +254,119 @@ func countSetQuery(set *idSet) string {
 // before the limit and the offset. An offset page in id order (idOrder)
 // of an idSet takes its ids from the set's index, in order: it reads
 // those, not every id of the set.
-func listPage(partnerSID string, where []string, order string, args []any, set *idSet, idOrder bool) (string, []any) {
+func listPage(partnerSID, cols string, where []string, order string, args []any, set *idSet, idOrder bool) (string, []any) {
 	if set != nil && idOrder {
-		return setPageQuery(set), slices.Concat([]any{partnerSID}, set.args)
+		return setPageQuery(cols, set), slices.Concat([]any{partnerSID}, set.args)
 	}
-	return pageQuery(where, order), args
+	return pageQuery(cols, where, order), args
 }
 
 // setPageQuery reads a page of an idSet's endpoints in id order; its
 // arguments are the partner, the set's, the limit and the offset.
-func setPageQuery(set *idSet) string {
+func setPageQuery(cols string, set *idSet) string {
 	distinct := ""
 	if !set.distinct {
 		distinct = "DISTINCT "
 	}
-	return `SELECT ` + endpointColumns + ` FROM endpoints e WHERE e.partner_sid = ? AND e.id IN (SELECT ` + distinct + `a.endpoint_id FROM ` +
+	return `SELECT ` + cols + ` FROM endpoints e WHERE e.partner_sid = ? AND e.id IN (SELECT ` + distinct + `a.endpoint_id FROM ` +
 		set.from + ` ORDER BY a.endpoint_id LIMIT ? OFFSET ?) ORDER BY e.id`
 }
 
 // pageQuery reads a page's endpoints; its last arguments are the limit and
 // the offset.
-func pageQuery(where []string, order string) string {
-	return `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ") +
+func pageQuery(cols string, where []string, order string) string {
+	return `SELECT ` + cols + ` FROM endpoints e WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+}
+
+// pageKeyColumns are what a page query reads with Held: each endpoint's id
+// and SID.
+const pageKeyColumns = "e.id, e.endpoint_sid"
+
+// heldRead is how a list with Held reads the endpoints the caller does not
+// hold: the statement (prepared before the transaction) and the question.
+type heldRead struct {
+	query string
+	stmt  *sql.Stmt
+	holds func(sid string) bool
+}
+
+// selectEndpointsByID reads the endpoints of a list of ids, in id order.
+func selectEndpointsByID(d dialect) string {
+	return `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + d.idIn() + ` ORDER BY e.id`
+}
+
+// heldRows yields the page's endpoints from the keys that rows (of
+// pageKeyColumns, in id order) hold: the SID alone for each endpoint the
+// caller holds, the others read whole by id after the keys, in one
+// statement in id order on the page's snapshot (tx), and yielded as they
+// are scanned, one at a time. As endpointRows, it reports a short page as
+// an error and calls begin once before the first item or the end.
+func (db *DB) heldRows(ctx context.Context, tx *sql.Tx, rows *sql.Rows, count int, begin func() bool, h *heldRead) iter.Seq2[*sb.Endpoint, error] {
+	return func(yield func(*sb.Endpoint, error) bool) {
+		type key struct {
+			id   int64
+			sid  string
+			held bool
+		}
+		page := make([]key, 0, count)
+		var missing []int64
+		if rows != nil {
+			for rows.Next() {
+				var k key
+				if err := rows.Scan(&k.id, &k.sid); err != nil {
+					yield(nil, err)
+					return
+				}
+				if k.held = h.holds(k.sid); !k.held {
+					missing = append(missing, k.id)
+				}
+				page = append(page, k)
+			}
+			if err := rows.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+			rows.Close() // the connection is the transaction's, for the next statement
+		}
+		if len(page) != count {
+			yield(nil, fmt.Errorf("list page: %d of its %d items read", len(page), count))
+			return
+		}
+		var full *sql.Rows
+		if len(missing) > 0 {
+			var err error
+			if full, err = db.txQuery(ctx, tx, h.stmt, h.query, db.dialect.idsArg(missing)); err != nil {
+				yield(nil, err)
+				return
+			}
+			defer full.Close()
+		}
+		if !begin() {
+			yield(nil, sb.ErrStatementTimeout)
+			return
+		}
+		for _, k := range page {
+			e := &sb.Endpoint{EndpointSID: k.sid}
+			if !k.held {
+				if !full.Next() {
+					yield(nil, cmp.Or(full.Err(), fmt.Errorf("list page: endpoint %d not read", k.id)))
+					return
+				}
+				var err error
+				if e, err = scanEndpoint(full); err == nil && e.ID != k.id {
+					err = fmt.Errorf("list page: endpoint %d read for %d", e.ID, k.id)
+				}
+				if err != nil {
+					yield(nil, err)
+					return
+				}
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
 }
 
 // endpointRows yields the page's endpoints as they are scanned. A page
