@@ -111,26 +111,19 @@ func (c *answerCache) get(ctx context.Context, partnerSID, sid string, read func
 	return ans, nil
 }
 
-// forList prepares a list answer's use of the cache: it brings the
-// partner's answers up to the revision now, as a GET does, and returns the
-// list query's Held and the answers Held said the list holds, by SID. An
-// answer is held at the page's revision rev when it is the endpoint's state
-// there: kept at or below rev, with every change up to rev applied (a page
-// read after further writes holds none until a catch-up). held is nil when
-// the partner has no answers kept.
-func (c *answerCache) forList(ctx context.Context, partnerSID string) (held func(sid string, rev int64) bool, answers map[string][]byte, err error) {
+// forList prepares a list answer's use of the cache: it returns the list
+// query's Held and the answers Held said the list holds, by SID. An answer
+// is held at the page's revision rev when it is the endpoint's state there:
+// kept at or below rev, with every change up to rev applied. A page read
+// after writes the cache has not applied yet holds none (and afterList
+// catches the cache up), so that a list makes no statement more than
+// without the cache. held is nil when the partner has no answers kept.
+func (c *answerCache) forList(partnerSID string) (held func(sid string, rev int64) bool, answers map[string][]byte) {
 	c.mu.RLock()
 	p := c.partners[partnerSID]
 	c.mu.RUnlock()
 	if p == nil {
-		return nil, nil, nil
-	}
-	rev, err := c.store.PartnerRevision(ctx, partnerSID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := c.catchUp(ctx, partnerSID, p, rev); err != nil {
-		return nil, nil, err
+		return nil, nil
 	}
 	answers = map[string][]byte{}
 	return func(sid string, rev int64) bool {
@@ -142,7 +135,19 @@ func (c *answerCache) forList(ctx context.Context, partnerSID string) (held func
 		}
 		answers[sid] = a.data
 		return true
-	}, answers, nil
+	}, answers
+}
+
+// afterList catches the partner's answers up to a list's revision, after
+// its answer was sent, so that the next list can use them.
+func (c *answerCache) afterList(ctx context.Context, partnerSID string, rev int64) error {
+	c.mu.RLock()
+	p := c.partners[partnerSID]
+	c.mu.RUnlock()
+	if p == nil {
+		return nil
+	}
+	return c.catchUp(ctx, partnerSID, p, rev)
 }
 
 // catchUp drops the answers of p's endpoints changed up to rev.

@@ -48,17 +48,22 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, c sb.Call
 	// A plain list answers the endpoints whose GET answers are kept from
 	// the cache (answers.go), and keeps those it reads.
 	var held map[string][]byte
-	if v.plain() && s.answers != nil {
-		if q.Held, held, err = s.answers.forList(r.Context(), c.PartnerSID); err != nil {
-			return err
-		}
+	cached := v.plain() && s.answers != nil
+	if cached {
+		q.Held, held = s.answers.forList(c.PartnerSID)
 	}
+	var revision int64
 	err = s.Store.ListEndpoints(r.Context(), c.PartnerSID, q, func(page sb.PageInfo, items iter.Seq2[*sb.Endpoint, error]) error {
+		revision = page.Revision
 		w.Header().Set(revisionHeader, strconv.FormatInt(page.Revision, 10))
 		return s.writeList(w, r, args, q, v, c, page, items, held)
 	})
 	if _, cut := err.(*answerCut); cut {
 		panic(http.ErrAbortHandler) // recorded and logged by cutAnswer
+	}
+	if err == nil && cached {
+		// The answer is sent: a failure here is the next request's to meet.
+		s.answers.afterList(r.Context(), c.PartnerSID, revision)
 	}
 	return err
 }

@@ -125,7 +125,7 @@ func newServeCommand(getenv func(string) string, runServe func(context.Context, 
 	withEnv(fs, "max-running", "SWITCHBOARD_MAX_RUNNING")
 	fs.DurationVar(&cfg.StatementTimeout, "statement-timeout", sqlstore.DefaultStatementTimeout, "`duration` a database read may take (a list's until its answer begins) before it is stopped and answered 503")
 	withEnv(fs, "statement-timeout", "SWITCHBOARD_STATEMENT_TIMEOUT")
-	fs.IntVar(&cfg.AnswerCacheMiB, "answer-cache-mib", httpapi.DefaultAnswerCacheBytes>>20, "`MiB` of encoded GET answers kept in memory (each checked against the database's revision on every GET; 0: none)")
+	fs.IntVar(&cfg.AnswerCacheMiB, "answer-cache-mib", httpapi.DefaultAnswerCacheBytes>>20, "`MiB` of encoded GET answers kept in memory, which plain lists use too (checked against the database's revision on every GET and list; 0: none)")
 	withEnv(fs, "answer-cache-mib", "SWITCHBOARD_ANSWER_CACHE_MIB")
 	addChangeFeedFlags(fs, &cfg)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
