@@ -14,6 +14,77 @@ import (
 	"github.com/switchboard-sip/switchboard/sqlstore/sqlstoretest"
 )
 
+// concurrentMixedWrites runs 8 writers of 40 random writes each through
+// the handles dbs (alternately) for the partners: creates (plain and under
+// idempotency keys), deletes, updates and system gateway changes. With
+// attributes, the creates carry attributes() and most updates replace them
+// (the others rename and keep them); without, the updates rename.
+func concurrentMixedWrites(t *testing.T, dbs []*sqlstore.DB, partners []sb.Caller, attributes func() map[string]any) {
+	t.Helper()
+	attrs := func() map[string]string {
+		m := map[string]string{}
+		if attributes != nil {
+			for k, v := range attributes() {
+				m[k] = v.(string)
+			}
+		}
+		return m
+	}
+	const writers, rounds = 8, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*rounds)
+	for w := range writers {
+		wg.Go(func() {
+			db, c := dbs[w%2], partners[w%len(partners)]
+			var mine []string
+			for i := range rounds {
+				var err error
+				switch op := rand.IntN(10); {
+				case op < 4 || len(mine) == 0:
+					var e *sb.Endpoint
+					if e, err = sb.NewEndpoint(c, sb.Body{"type": "conference", "name": fmt.Sprintf("w%d-%d", w, i)}, sb.NewEndpointParams{}); err == nil {
+						e.Attributes = attrs()
+						if err = sb.CreateEndpoint(ctx, db, e); err == nil {
+							mine = append(mine, e.EndpointSID)
+						}
+					}
+				case op < 5:
+					req := onceRequest(t, c, fmt.Sprintf("key-%d-%d", w, i), time.Now())
+					req.Endpoint.Attributes = attrs()
+					var ans sb.Answer
+					if ans, _, err = db.CreateEndpointOnce(ctx, req); err == nil {
+						mine = append(mine, string(ans.Body))
+					}
+				case op < 7:
+					k := rand.IntN(len(mine))
+					err = db.DeleteEndpoint(ctx, c.PartnerSID, mine[k])
+					mine = append(mine[:k], mine[k+1:]...)
+				case op < 9:
+					_, err = db.UpdateEndpoint(ctx, c.PartnerSID, mine[rand.IntN(len(mine))], func(cur *sb.Endpoint) (*sb.Endpoint, error) {
+						next := cur.Clone()
+						if attributes != nil && rand.IntN(3) > 0 {
+							next.Attributes = attrs()
+						} else {
+							next.Name = fmt.Sprintf("patched %d", i)
+						}
+						return next, nil
+					})
+				default:
+					err = db.SetSystemGateways(ctx, []sb.IPPort{{IP: fmt.Sprintf("192.0.2.%d", 1+rand.IntN(3)), Port: 5060}})
+				}
+				if err != nil {
+					errs <- fmt.Errorf("writer %d, round %d: %w", w, i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
 // endpointCounts returns, for each partner, the kept count, COUNT(*) and the
 // total of a list without a filter, read through db.
 func endpointCounts(t *testing.T, db *sqlstore.DB, partner string) (kept, counted, listed int) {
@@ -40,53 +111,7 @@ func TestEndpointCountFollowsConcurrentWrites(t *testing.T) {
 	sqlstoretest.Backends(t, func(t *testing.T, dsn string) {
 		dbs := []*sqlstore.DB{sqlstoretest.Open(t, dsn), sqlstoretest.Open(t, dsn)}
 		partners := []sb.Caller{newPartner(t, dbs[0], "one"), newPartner(t, dbs[1], "two")}
-		const writers, rounds = 8, 40
-		var wg sync.WaitGroup
-		errs := make(chan error, writers*rounds)
-		for w := range writers {
-			wg.Go(func() {
-				db, c := dbs[w%2], partners[w%len(partners)]
-				var mine []string
-				for i := range rounds {
-					var err error
-					switch op := rand.IntN(10); {
-					case op < 4 || len(mine) == 0:
-						var e *sb.Endpoint
-						if e, err = sb.NewEndpoint(c, sb.Body{"type": "conference", "name": fmt.Sprintf("w%d-%d", w, i)}, sb.NewEndpointParams{}); err == nil {
-							if err = sb.CreateEndpoint(ctx, db, e); err == nil {
-								mine = append(mine, e.EndpointSID)
-							}
-						}
-					case op < 5:
-						req := onceRequest(t, c, fmt.Sprintf("key-%d-%d", w, i), time.Now())
-						var ans sb.Answer
-						if ans, _, err = db.CreateEndpointOnce(ctx, req); err == nil {
-							mine = append(mine, string(ans.Body))
-						}
-					case op < 7:
-						k := rand.IntN(len(mine))
-						err = db.DeleteEndpoint(ctx, c.PartnerSID, mine[k])
-						mine = append(mine[:k], mine[k+1:]...)
-					case op < 9:
-						_, err = db.UpdateEndpoint(ctx, c.PartnerSID, mine[rand.IntN(len(mine))], func(cur *sb.Endpoint) (*sb.Endpoint, error) {
-							next := *cur
-							next.Name = fmt.Sprintf("patched %d", i)
-							return &next, nil
-						})
-					default:
-						err = db.SetSystemGateways(ctx, []sb.IPPort{{IP: fmt.Sprintf("192.0.2.%d", 1+rand.IntN(3)), Port: 5060}})
-					}
-					if err != nil {
-						errs <- fmt.Errorf("writer %d, round %d: %w", w, i, err)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
+		concurrentMixedWrites(t, dbs, partners, nil)
 		check := func(when string) {
 			t.Helper()
 			for _, db := range dbs {
@@ -214,64 +239,7 @@ func TestAttributeCountsFollowConcurrentWrites(t *testing.T) {
 	sqlstoretest.Backends(t, func(t *testing.T, dsn string) {
 		dbs := []*sqlstore.DB{sqlstoretest.Open(t, dsn), sqlstoretest.Open(t, dsn)}
 		partners := []sb.Caller{newPartner(t, dbs[0], "one"), newPartner(t, dbs[1], "two")}
-		const writers, rounds = 8, 40
-		var wg sync.WaitGroup
-		errs := make(chan error, writers*rounds)
-		for w := range writers {
-			wg.Go(func() {
-				db, c := dbs[w%2], partners[w%len(partners)]
-				var mine []string
-				for i := range rounds {
-					var err error
-					switch op := rand.IntN(10); {
-					case op < 4 || len(mine) == 0:
-						var e *sb.Endpoint
-						body := sb.Body{"type": "conference", "name": fmt.Sprintf("w%d-%d", w, i), "attributes": randomAttributes()}
-						if e, err = sb.NewEndpoint(c, body, sb.NewEndpointParams{}); err == nil {
-							if err = sb.CreateEndpoint(ctx, db, e); err == nil {
-								mine = append(mine, e.EndpointSID)
-							}
-						}
-					case op < 5:
-						req := onceRequest(t, c, fmt.Sprintf("key-%d-%d", w, i), time.Now())
-						for k, v := range randomAttributes() {
-							req.Endpoint.Attributes[k] = v.(string)
-						}
-						var ans sb.Answer
-						if ans, _, err = db.CreateEndpointOnce(ctx, req); err == nil {
-							mine = append(mine, string(ans.Body))
-						}
-					case op < 6:
-						k := rand.IntN(len(mine))
-						err = db.DeleteEndpoint(ctx, c.PartnerSID, mine[k])
-						mine = append(mine[:k], mine[k+1:]...)
-					case op < 9:
-						_, err = db.UpdateEndpoint(ctx, c.PartnerSID, mine[rand.IntN(len(mine))], func(cur *sb.Endpoint) (*sb.Endpoint, error) {
-							next := cur.Clone()
-							next.Attributes = map[string]string{}
-							for k, v := range randomAttributes() {
-								next.Attributes[k] = v.(string)
-							}
-							if rand.IntN(3) == 0 {
-								next.Name = fmt.Sprintf("renamed %d", i) // attributes kept or not
-								next.Attributes = cur.Attributes
-							}
-							return next, nil
-						})
-					default:
-						err = db.SetSystemGateways(ctx, []sb.IPPort{{IP: fmt.Sprintf("192.0.2.%d", 1+rand.IntN(3)), Port: 5060}})
-					}
-					if err != nil {
-						errs <- fmt.Errorf("writer %d, round %d: %w", w, i, err)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
+		concurrentMixedWrites(t, dbs, partners, randomAttributes)
 		check := func(when string) {
 			t.Helper()
 			kept, counted := attributeCounts(t, dbs[0])
