@@ -137,7 +137,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if !s.AccessLog {
 				return
 			}
-			s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			s.AccessLogger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", method), slog.String("route", route), slog.Int("status", status),
 				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.Int("bytes", rec.bytes),
 				slog.String("request_id", id), slog.String("partner_sid", info.partnerSID))

@@ -29,8 +29,10 @@ type Server struct {
 	// Ready reports why writes cannot succeed now (for /readyz, which then
 	// answers 503), or nil; it should log the reason. nil: always ready.
 	Ready func(r *http.Request) error
-	// AccessLog writes one log line per request.
-	AccessLog bool
+	// AccessLog writes one log line per request, to AccessLogger (nil:
+	// Logger).
+	AccessLog    bool
+	AccessLogger *slog.Logger
 	// Registry receives the HTTP metrics and is served at /metrics; nil: a
 	// new one.
 	Registry *prometheus.Registry
@@ -93,6 +95,9 @@ func (s *Server) handler() (*Server, http.Handler) {
 	h := *s
 	if h.Logger == nil {
 		h.Logger = slog.Default()
+	}
+	if h.AccessLogger == nil {
+		h.AccessLogger = h.Logger
 	}
 	if h.Now == nil {
 		h.Now = time.Now

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -317,6 +316,8 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		return err
 	}
 	logger := newLogger(stderr)
+	accessLogger, stopAccessLog := newAccessLogger(stderr)
+	defer stopAccessLog()
 	if cfg.DebugAddr != "" {
 		stop, err := serveDebug(cfg.DebugAddr, logger)
 		if err != nil {
@@ -377,7 +378,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		ready.check = db.CheckWritable
 		registry := newRegistry(db)
 		registry.MustRegister(conns)
-		api := &httpapi.Server{Store: db, PublicURL: cfg.PublicURL, Logger: logger, AccessLog: true,
+		api := &httpapi.Server{Store: db, PublicURL: cfg.PublicURL, Logger: logger, AccessLog: true, AccessLogger: accessLogger,
 			Registry: registry, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, TrustedProxies: cfg.TrustedProxies,
 			MaxInFlight: cfg.MaxInFlight, MaxRunning: cfg.MaxRunning,
 			MaxStreams: cfg.MaxStreams, KeepAlive: cfg.StreamKeepAlive, Stopping: stopping, AnswerCacheBytes: answerCacheBytes(cfg.AnswerCacheMiB),
@@ -504,10 +505,8 @@ func bootstrap(ctx context.Context, db *sqlstore.DB, token string, stderr io.Wri
 
 // newLogger writes JSON lines unless standard error is a terminal.
 func newLogger(w io.Writer) *slog.Logger {
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(slog.NewTextHandler(w, nil))
-		}
+	if isTerminal(w) {
+		return slog.New(slog.NewTextHandler(w, nil))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
 }
