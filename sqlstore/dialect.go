@@ -36,6 +36,10 @@ type dialect interface {
 	// argument, which idsArg makes.
 	idIn() string
 	idsArg(ids []int64) any
+	// rowPartner is the partner's column for a condition on rows found by
+	// id: on SQLite a check only (+), so that each row is one look-up by
+	// primary key rather than one in the (partner_sid, id) index first.
+	rowPartner() string
 	random() string
 	// retryable reports whether err aborted a transaction that can simply
 	// run again.
@@ -56,6 +60,7 @@ func (sqliteDialect) random() string              { return "random()" }
 func (sqliteDialect) keyLock() string             { return "" } // one writer, even across processes (BEGIN IMMEDIATE)
 func (sqliteDialect) gatewaysLock() string        { return "" }
 func (sqliteDialect) idIn() string                { return "e.id IN (SELECT value FROM json_each(?))" }
+func (sqliteDialect) rowPartner() string          { return "+e.partner_sid" }
 func (sqliteDialect) idsArg(ids []int64) any {
 	b := make([]byte, 0, 8*len(ids)+2)
 	b = append(b, '[')
@@ -100,6 +105,7 @@ func (postgresDialect) filterFlavour() flavour      { return Postgres }
 func (postgresDialect) forUpdate() string           { return " FOR UPDATE" }
 func (postgresDialect) random() string              { return "random()" }
 func (postgresDialect) idIn() string                { return "e.id = ANY(?::bigint[])" }
+func (postgresDialect) rowPartner() string          { return "e.partner_sid" }
 func (postgresDialect) idsArg(ids []int64) any      { return ids }
 
 // keyLock: a transaction-level advisory lock, released at commit or

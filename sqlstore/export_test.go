@@ -113,3 +113,7 @@ func CreateInOneBatch(db *DB, es ...*sb.Endpoint) []error {
 	}
 	return errs
 }
+
+// HeldReadQuery is the query a list with Held reads the endpoints the
+// caller does not hold with.
+func HeldReadQuery(db *DB) string { return db.q(selectEndpointsByID(db.dialect)) }

@@ -140,7 +140,7 @@ func (db *DB) listEndpoints(ctx context.Context, partnerSID string, q sb.ListQue
 	}
 	var held *heldRead
 	if q.Held != nil {
-		held = &heldRead{query: selectEndpointsByID(db.dialect)}
+		held = &heldRead{query: selectEndpointsByID(db.dialect), partnerSID: partnerSID}
 		held.stmt = db.lists.get(ctx, held.query)
 	}
 
@@ -207,13 +207,13 @@ func (db *DB) listWhere(partnerSID string, f *filter.Expr) ([]string, []any, *id
 		where = append(where, "("+cond+")")
 		args = append(args, fargs...)
 	}
-	if set != nil && !db.isPostgres() {
+	if set != nil {
 		// SQLite then finds the endpoints by id, from the set's ids in
 		// order (so a page in id order stops at its limit, unsorted),
 		// rather than through the (partner_sid, id) index, one look-up
 		// per id, and sorting them all. The set is scoped already; the
 		// partner's condition stays as a check.
-		where[0] = "+e.partner_sid = ?"
+		where[0] = db.dialect.rowPartner() + " = ?"
 	}
 	return where, args, set
 }
@@ -256,19 +256,22 @@ func countSetQuery(set *idSet) string {
 // those, not every id of the set.
 func listPage(partnerSID, cols string, where []string, order string, args []any, set *idSet, idOrder bool) (string, []any) {
 	if set != nil && idOrder {
-		return setPageQuery(cols, set), slices.Concat([]any{partnerSID}, set.args)
+		return setPageQuery(cols, where[0], set), slices.Concat([]any{partnerSID}, set.args)
 	}
 	return pageQuery(cols, where, order), args
 }
 
 // setPageQuery reads a page of an idSet's endpoints in id order; its
-// arguments are the partner, the set's, the limit and the offset.
-func setPageQuery(cols string, set *idSet) string {
+// arguments are the partner (whose condition, partnerCond, is listWhere's:
+// on SQLite a check, so that each id is one primary-key look-up, not one
+// in the (partner_sid, id) index and then the row), the set's, the limit
+// and the offset.
+func setPageQuery(cols, partnerCond string, set *idSet) string {
 	distinct := ""
 	if !set.distinct {
 		distinct = "DISTINCT "
 	}
-	return `SELECT ` + cols + ` FROM endpoints e WHERE e.partner_sid = ? AND e.id IN (SELECT ` + distinct + `a.endpoint_id FROM ` +
+	return `SELECT ` + cols + ` FROM endpoints e WHERE ` + partnerCond + ` AND e.id IN (SELECT ` + distinct + `a.endpoint_id FROM ` +
 		set.from + ` ORDER BY a.endpoint_id LIMIT ? OFFSET ?) ORDER BY e.id`
 }
 
@@ -286,14 +289,18 @@ const pageKeyColumns = "e.id, e.endpoint_sid"
 // heldRead is how a list with Held reads the endpoints the caller does not
 // hold: the statement (prepared before the transaction) and the question.
 type heldRead struct {
-	query string
-	stmt  *sql.Stmt
-	holds func(sid string) bool
+	query      string
+	stmt       *sql.Stmt
+	partnerSID string
+	holds      func(sid string) bool
 }
 
-// selectEndpointsByID reads the endpoints of a list of ids, in id order.
+// selectEndpointsByID reads the partner's endpoints of a list of ids, in
+// id order; its arguments are the ids (idsArg) and the partner. The ids
+// come from the page's scoped query; the partner's condition keeps this
+// one scoped by itself too.
 func selectEndpointsByID(d dialect) string {
-	return `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + d.idIn() + ` ORDER BY e.id`
+	return `SELECT ` + endpointColumns + ` FROM endpoints e WHERE ` + d.idIn() + ` AND ` + d.rowPartner() + ` = ? ORDER BY e.id`
 }
 
 // heldRows yields the page's endpoints from the keys that rows (of
@@ -336,7 +343,7 @@ func (db *DB) heldRows(ctx context.Context, tx *sql.Tx, rows *sql.Rows, count in
 		var full *sql.Rows
 		if len(missing) > 0 {
 			var err error
-			if full, err = db.txQuery(ctx, tx, h.stmt, h.query, db.dialect.idsArg(missing)); err != nil {
+			if full, err = db.txQuery(ctx, tx, h.stmt, h.query, db.dialect.idsArg(missing), h.partnerSID); err != nil {
 				yield(nil, err)
 				return
 			}

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,7 +101,8 @@ func TestFilterPlansStayOnTheCallersRows(t *testing.T) {
 				sql, index string
 				args       []any
 			}{{count, countIndex, countArgs}, {page, shape.index, pageArgs}} {
-				plan := explain(t, db, q.sql, q.args)
+				steps := explainSteps(t, db, q.sql, q.args)
+				plan := details(steps)
 				for _, step := range plan {
 					if fullScan.MatchString(step) {
 						t.Errorf("%s: the plan scans a whole table: %q\nplan: %s\nSQL: %s", shape.filter, step, strings.Join(plan, " | "), q.sql)
@@ -109,6 +111,9 @@ func TestFilterPlansStayOnTheCallersRows(t *testing.T) {
 				if !strings.Contains(strings.Join(plan, "\n"), q.index) {
 					t.Errorf("%s: the plan does not use %s\nplan: %s\nSQL: %s", shape.filter, q.index, strings.Join(plan, " | "), q.sql)
 				}
+			}
+			if strings.HasSuffix(page, ") ORDER BY e.id") {
+				checkSetPagePlan(t, shape.filter, page, explainSteps(t, db, page, pageArgs))
 			}
 		}
 	}
@@ -119,25 +124,74 @@ func TestFilterPlansStayOnTheCallersRows(t *testing.T) {
 	t.Run("analyzed", check)
 }
 
-// explain is SQLite's query plan of a query, one step a line.
-func explain(t *testing.T, db *sqlstore.DB, query string, args []any) []string {
+// setPageOuterPlan is how a page of an idSet's endpoints in id order
+// (setPageQuery) must read them: by primary key, one look-up per id of the
+// set's page, which is already in id order, so with no sort of the rows.
+const setPageOuterPlan = "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)"
+
+func checkSetPagePlan(t *testing.T, filter, sql string, steps []planStep) {
+	t.Helper()
+	var outer []string
+	for _, s := range steps {
+		if s.parent == 0 {
+			outer = append(outer, s.detail)
+		}
+	}
+	if len(outer) == 0 || outer[0] != setPageOuterPlan || slices.ContainsFunc(outer, func(d string) bool { return strings.Contains(d, "TEMP B-TREE") }) {
+		t.Errorf("%s: the set page's outer plan is %q, want %q first and no sort\nSQL: %s", filter, outer, setPageOuterPlan, sql)
+	}
+}
+
+// planStep is one step of SQLite's query plan.
+type planStep struct {
+	parent int
+	detail string
+}
+
+func details(steps []planStep) []string {
+	var d []string
+	for _, s := range steps {
+		d = append(d, s.detail)
+	}
+	return d
+}
+
+// explainSteps is SQLite's query plan of a query with each step's parent.
+func explainSteps(t *testing.T, db *sqlstore.DB, query string, args []any) []planStep {
 	t.Helper()
 	rows, err := sqlstore.ReadPool(db).QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
 		t.Fatalf("EXPLAIN %s: %v", query, err)
 	}
 	defer rows.Close()
-	var plan []string
+	var plan []planStep
 	for rows.Next() {
 		var id, parent, unused int
 		var detail string
 		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
 			t.Fatal(err)
 		}
-		plan = append(plan, detail)
+		plan = append(plan, planStep{parent, detail})
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return plan
+}
+
+// TestHeldReadFindsRowsByPrimaryKey: the read of a page's endpoints that
+// the caller does not hold finds each by primary key, the partner's
+// condition a check.
+func TestHeldReadFindsRowsByPrimaryKey(t *testing.T) {
+	db := sqlstoretest.Open(t, sqlstoretest.SQLiteDSN(t))
+	caller := newPartner(t, db, "caller")
+	for i := range 50 {
+		mustStore(t, db, caller, sb.Body{"type": "conference", "name": fmt.Sprint("e", i)})
+	}
+	if _, err := sqlstore.WritePool(db).ExecContext(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	q := sqlstore.HeldReadQuery(db)
+	steps := explainSteps(t, db, q, []any{"[1,2,3]", caller.PartnerSID})
+	checkSetPagePlan(t, "held read", q, steps)
 }
