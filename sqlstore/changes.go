@@ -342,12 +342,26 @@ func (db *DB) PartnerChanges(ctx context.Context, partnerSID string, since int64
 	return changes, current, nil
 }
 
-// PartnerRevision returns the partner's current revision.
+// PartnerRevision returns the partner's current revision: from the
+// revision memo while nothing has committed since it was read (SQLite
+// files), otherwise from the database.
 func (db *DB) PartnerRevision(ctx context.Context, partnerSID string) (int64, error) {
+	var at walHeader
+	if m := db.revisions; m != nil {
+		var rev int64
+		var ok bool
+		if at, rev, ok = m.lookup(partnerSID); ok {
+			return rev, nil
+		}
+		m.asked.Add(1)
+	}
 	var rev int64
 	err := db.readRetrying(ctx, func() error {
 		return db.readRow(ctx, selectPartnerRevision, partnerSID).Scan(&rev)
 	})
+	if err == nil && db.revisions != nil {
+		db.revisions.remember(at, partnerSID, rev)
+	}
 	return rev, err
 }
 

@@ -56,8 +56,13 @@ type DB struct {
 	// memoryKeeper holds an in-memory database open (memory.go); nil for
 	// a file or a server.
 	memoryKeeper *sql.DB
-	// file is the SQLite file; nil on PostgreSQL and in memory.
-	file *sqliteFile
+	// file is the SQLite file; nil on PostgreSQL and in memory. fileDSN
+	// is how its connections open it.
+	file    *sqliteFile
+	fileDSN string
+	// revisions answers PartnerRevision while nothing commits (SQLite
+	// file only; walindex.go).
+	revisions *revisionMemo
 	// signal wakes the change feed's followers (notify.go).
 	signal changeSignal
 	// dsn is PostgreSQL's address, for the feed's LISTEN connection.
@@ -139,6 +144,11 @@ func (db *DB) start(ctx context.Context, opt Options) error {
 	}
 	if err := db.prepare(ctx); err != nil {
 		return fmt.Errorf("preparing statements: %w", err)
+	}
+	if db.file != nil {
+		// Without it every PartnerRevision runs its statement: slower,
+		// as exact.
+		db.revisions, _ = startRevisionMemo(ctx, db.fileDSN, db.file.path)
 	}
 	if db.committer != nil {
 		db.committer.stmts = db.writes
@@ -226,7 +236,7 @@ func open(dsn string, opt Options) (*DB, error) {
 		}
 		auth.SetMaxOpenConns(AuthConns)
 		auth.SetMaxIdleConns(AuthConns)
-		db := &DB{dialect: sqliteDialect{}, write: write, read: read, auth: auth, file: file}
+		db := &DB{dialect: sqliteDialect{}, write: write, read: read, auth: auth, file: file, fileDSN: base}
 		if !opt.NoGroupCommit {
 			db.committer = newCommitter(write, 1) // one writer
 		}
@@ -347,6 +357,9 @@ func (db *DB) Close() error {
 	}
 	if db.memoryKeeper != nil {
 		err = errors.Join(err, db.memoryKeeper.Close())
+	}
+	if db.revisions != nil {
+		db.revisions.close()
 	}
 	return err
 }

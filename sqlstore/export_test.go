@@ -114,6 +114,15 @@ func CreateInOneBatch(db *DB, es ...*sb.Endpoint) []error {
 	return errs
 }
 
+// RevisionsAsked is how many PartnerRevision calls ran their statement;
+// -1 when the store has no revision memo.
+func RevisionsAsked(db *DB) int64 {
+	if db.revisions == nil {
+		return -1
+	}
+	return db.revisions.asked.Load()
+}
+
 // HeldReadQuery is the query a list with Held reads the endpoints the
 // caller does not hold with.
 func HeldReadQuery(db *DB) string { return db.q(selectEndpointsByID(db.dialect)) }

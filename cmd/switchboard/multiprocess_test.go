@@ -143,22 +143,7 @@ func TestProcessesShareOnePostgres(t *testing.T) {
 		}
 	})
 
-	t.Run("a write through one process is in the other's next GET", func(t *testing.T) {
-		// a answers GETs from its answer cache; b's writes reach it through
-		// the database alone, and the GET right after each must show them.
-		_, e := call(t, "POST", a.base+"/core/v2/endpoints", token, `{"type":"conference","name":"cached"}`)
-		item := "/core/v2/endpoints/" + e["endpoint_sid"].(string)
-		for i := range 20 {
-			call(t, "GET", a.base+item, token, "") // kept, or answered from the cache
-			name := fmt.Sprintf("written through b %d", i)
-			if status, _ := call(t, "PATCH", b.base+item, token, `{"name":"`+name+`"}`); status != 200 {
-				t.Fatalf("PATCH through b: %d", status)
-			}
-			if _, got := call(t, "GET", a.base+item, token, ""); got["name"] != name {
-				t.Fatalf("after b renamed it to %q, a answered name %v: a stale answer", name, got["name"])
-			}
-		}
-	})
+	t.Run("a write through one process is in the other's next GET", func(t *testing.T) { nextGETSeesTheOthersWrites(t, a, b, token) })
 
 	t.Run("a delete is seen by every process", func(t *testing.T) {
 		_, e := call(t, "POST", a.base+"/core/v2/endpoints", token, `{"type":"conference"}`)
@@ -175,4 +160,47 @@ func TestProcessesShareOnePostgres(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Two Switchboard processes on one SQLite file: each answers GETs from its
+// answer cache, and without a statement while nothing commits (the WAL
+// index, sqlstore/walindex.go); the other's commits must still show at
+// once.
+func TestProcessesShareOneSQLiteFile(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "shared.db")
+	const token = "sqlite-processes-token"
+	a := startProcess(t, bin, dsn, "SWITCHBOARD_BOOTSTRAP_TOKEN="+token)
+	b := startProcess(t, bin, dsn)
+	nextGETSeesTheOthersWrites(t, a, b, token)
+	nextGETSeesTheOthersWrites(t, b, a, token)
+}
+
+// nextGETSeesTheOthersWrites: a answers GETs from its answer cache; b's
+// writes reach it through the database alone, and the GET right after
+// each (with no wait between) must show them.
+func nextGETSeesTheOthersWrites(t *testing.T, a, b *process, token string) {
+	t.Helper()
+	_, e := call(t, "POST", a.base+"/core/v2/endpoints", token, `{"type":"conference","name":"cached"}`)
+	item := "/core/v2/endpoints/" + e["endpoint_sid"].(string)
+	for i := range 20 {
+		call(t, "GET", a.base+item, token, "") // kept, or answered from the cache
+		call(t, "GET", a.base+item, token, "") // from the cache
+		name := fmt.Sprintf("written through b %d", i)
+		if status, _ := call(t, "PATCH", b.base+item, token, `{"name":"`+name+`"}`); status != 200 {
+			t.Fatalf("PATCH through b: %d", status)
+		}
+		if _, got := call(t, "GET", a.base+item, token, ""); got["name"] != name {
+			t.Fatalf("after b renamed it to %q, a answered name %v: a stale answer", name, got["name"])
+		}
+	}
+	if status, _ := call(t, "DELETE", b.base+item, token, ""); status != 204 {
+		t.Fatalf("DELETE through b: %d", status)
+	}
+	if status, _ := call(t, "GET", a.base+item, token, ""); status != 404 {
+		t.Fatalf("after b deleted it, a answered %d", status)
+	}
 }
