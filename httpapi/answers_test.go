@@ -91,6 +91,10 @@ func TestAnswerCacheSeesOtherProcessesWrites(t *testing.T) {
 			t.Fatalf("If-None-Match of the current tag: %d ETag %q", r.status, r.header.Get("ETag"))
 		}
 
+		// The SID spelled in upper case has no entry of its own (the cache
+		// keys canonical SIDs only) and is answered as without the cache.
+		same("in upper case", "/core/v2/endpoints/"+strings.ToUpper(sid))
+
 		// Rename it through the other handle, then read through this
 		// server at once, many times over.
 		tag := first.header.Get("ETag")
