@@ -224,10 +224,10 @@ func (c *answerCache) catchUp(ctx context.Context, partnerSID string, p *partner
 // its revision may already have been applied.
 func (c *answerCache) keep(partnerSID, sid string, ans endpointAnswer) {
 	key, ok := keyOf(sid)
-	cost := answerCost(ans.data)
 	if !ok {
 		return
 	}
+	cost := answerCost(ans.data)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.partners[partnerSID]
