@@ -12,7 +12,8 @@ import (
 
 // GET by SID answers from a cache of encoded answers (each endpoint's JSON
 // as GET writes it without view arguments), so that a hit decodes and
-// encodes nothing (it hashes the JSON for the ETag). The cache is exact, not eventually right:
+// encodes nothing (it hashes the JSON for the ETag). The cache is exact,
+// not eventually right:
 // a GET the cache can answer first reads the partner's change feed revision
 // from the database (one small indexed read, where a miss reads the whole
 // row, as without the cache), so
